@@ -1,0 +1,1 @@
+"""Building Keras objects from a validated plan (imports Keras; used only when running)."""

@@ -1,0 +1,135 @@
+"""The `pipeline` command: run | validate | show | plugins | ui.
+
+Exit codes: 0 success, 1 the run failed, 2 bad recipe or arguments (one message, no traceback).
+Heavy imports happen inside the commands, so `--help` and `validate` stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own exit code is 2 as well; keep its usage line
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pipeline", description="Train Keras models from YAML recipes, tracked in MLflow.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def recipe_command(name: str, help: str):
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("recipe", help="path to a recipe YAML file")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a recipe value, e.g. --set train.epochs=5 --set model.layers[2].rate=0.3")
+        return p
+
+    p = recipe_command("run", "train a recipe and record it as an MLflow run")
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
+    recipe_command("validate", "check a recipe without training (no framework import)")
+    recipe_command("show", "print the resolved recipe and the model's per-layer parameter counts")
+    sub.add_parser("plugins", help="list the registered components and the plugins that provide them")
+    p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--tracking-uri", help="MLflow store to show")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = {"run": _run, "validate": _validate, "show": _show, "plugins": _plugins, "ui": _ui}[args.command]
+    from pipeline.recipe import RecipeError
+
+    try:
+        return command(args)
+    except RecipeError as exc:
+        print(f"error: invalid recipe\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _load(args):
+    from pipeline.recipe import load_recipe
+
+    return load_recipe(args.recipe, args.overrides)
+
+
+def _validate(args) -> int:
+    loaded = _load(args)
+    print(f"{args.recipe}: valid (recipe hash {loaded.hash}, backend {loaded.resolved['backend']})")
+    return EXIT_OK
+
+
+def _show(args) -> int:
+    import yaml
+
+    loaded = _load(args)
+    print(yaml.safe_dump(loaded.resolved, sort_keys=False).rstrip())
+    print(f"# recipe hash: {loaded.hash}\n")
+    from pipeline import backend
+    from pipeline.components import build
+
+    backend.activate(loaded.resolved["backend"])
+    from pipeline.build.model import build_model
+
+    data = build(loaded.plan.source)
+    model = build_model(loaded.plan.layers, loaded.plan.outputs, data.x.shape[1:], name=loaded.plan.recipe.name)
+    model.summary(print_fn=lambda line, *a, **k: print(line))
+    return EXIT_OK
+
+
+def _run(args) -> int:
+    loaded = _load(args)
+    from pipeline.train import run
+
+    print(f"recipe {args.recipe} (hash {loaded.hash}) on backend {loaded.resolved['backend']}", flush=True)
+    try:
+        run(loaded, tracking_uri=args.tracking_uri)
+    except KeyboardInterrupt:
+        print("interrupted: the MLflow run is marked KILLED", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:
+        print(f"run failed: {type(exc).__name__}: {exc}\n(the MLflow run is marked FAILED, with the "
+              f"traceback in its error.txt artifact)", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _plugins(args) -> int:
+    from pipeline import registries
+    from pipeline.plugins import load_plugins
+
+    state = load_plugins()
+    for kind, registry in registries.ALL.items():
+        print(f"{kind}:")
+        for entry in registry.entries():
+            aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
+            print(f"  {entry.name:<34} {entry.provider}{aliases}")
+    for name, reason in state.failed.items():
+        print(f"FAILED plugin {name}: {reason}")
+    return EXIT_OK
+
+
+def _ui(args) -> int:
+    import os
+    import subprocess
+
+    from pipeline import tracking
+
+    uri = tracking.tracking_uri(args.tracking_uri)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI on http://{args.host}:{args.port} over {uri}", flush=True)
+    try:
+        return subprocess.call(command, env=os.environ.copy())
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

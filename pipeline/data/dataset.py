@@ -1,0 +1,41 @@
+"""An in-memory dataset as a dataset source returns it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Dataset:
+    """Features and labels; `x_test`/`y_test` when the source has its own test split (kept as test)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    num_classes: int | None = None
+    name: str = "dataset"
+
+    def __post_init__(self):
+        if len(self.x) != len(self.y):
+            raise ValueError(f"Expected as many labels as examples. Received: {len(self.x)} examples, "
+                             f"{len(self.y)} labels")
+        if (self.x_test is None) != (self.y_test is None):
+            raise ValueError("Expected both x_test and y_test, or neither.")
+
+    @property
+    def has_test(self) -> bool:
+        return self.x_test is not None
+
+    def fingerprint(self) -> str:
+        """Content hash of every array: the same data gives the same id on any machine."""
+        digest = hashlib.sha256()
+        for array in (self.x, self.y, self.x_test, self.y_test):
+            if array is not None:
+                array = np.ascontiguousarray(array)
+                digest.update(f"{array.dtype}{array.shape}".encode())
+                digest.update(array.tobytes())
+        return digest.hexdigest()[:16]

@@ -1,0 +1,49 @@
+"""Recipe problems that point at the file, line and column a user has to fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value was written: `file:line:col` (1-based), or the `--set` override it came from."""
+
+    source: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.source
+        return f"{self.source}:{self.line}:{self.column}"
+
+
+Path = tuple  # keys and list indices from the recipe root, e.g. ("model", "layers", 2, "rate")
+
+
+def format_path(path: Path) -> str:
+    """('model', 'layers', 2, 'rate') -> 'model.layers[2].rate'."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(recipe)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: Path
+    message: str
+    location: Location | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.location} " if self.location else ""
+        return f"{where}{format_path(self.path)}: {self.message}"
+
+
+class RecipeError(ValueError):
+    """One or more problems in a recipe; `str()` lists each on its own line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))

@@ -1,0 +1,88 @@
+"""Safe YAML loading that rejects duplicate keys and remembers where every key was written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path as FilePath
+from typing import Any
+
+import yaml
+
+from pipeline.recipe.errors import Location, Path, Problem, RecipeError
+
+Marks = dict  # Path -> Location
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                first = seen[key].start_mark
+                raise yaml.constructor.ConstructorError(
+                    f"while constructing a mapping (first '{key}' at line {first.line + 1}, "
+                    f"column {first.column + 1})", node.start_mark,
+                    f"found duplicate key '{key}'", key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 reads `1e-4` as a string; recipes are full of such learning rates, so read them as floats.
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def _location(source: str, mark: yaml.Mark) -> Location:
+    return Location(source, mark.line + 1, mark.column + 1)
+
+
+def _collect_marks(loader: _RecipeLoader, node: yaml.Node, path: Path, source: str,
+                   out: Marks) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            out[path + (key,)] = _location(source, key_node.start_mark)
+            _collect_marks(loader, value_node, path + (key,), source, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[path + (i,)] = _location(source, item.start_mark)
+            _collect_marks(loader, item, path + (i,), source, out)
+
+
+def parse_yaml(text: str, source: str, path: Path = ()) -> tuple[Any, Marks]:
+    """Parse one YAML document into plain data plus `{path: Location}` for every key and item."""
+    loader = _RecipeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {path: Location(source, 1, 1)}
+        data = loader.construct_document(node)
+        marks: Marks = {path: _location(source, node.start_mark)}
+        _collect_marks(loader, node, path, source, marks)
+        return data, marks
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = _location(source, mark) if mark else Location(source)
+        what = exc.problem or "invalid YAML"
+        if exc.context:
+            what = f"{what} ({exc.context})"
+        raise RecipeError([Problem(path, f"YAML error: {what}", where)]) from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml_file(file: FilePath) -> tuple[Any, Marks]:
+    try:
+        text = FilePath(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecipeError([Problem((), f"cannot read recipe: {exc.strerror}", Location(str(file)))]) from None
+    return parse_yaml(text, str(file))

@@ -1,0 +1,72 @@
+"""The shape of a recipe: its sections and their plain settings (components are checked separately)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+Spec = Union[str, dict[str, Any]]
+Backend = Literal["jax", "tensorflow", "torch"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Split(Section):
+    """How the training data is divided; a dataset's own test split is always kept as the test set."""
+
+    val: float = Field(0.1, gt=0, lt=1)
+    test: float = Field(0.2, gt=0, lt=1)  # used only when the dataset has no test split of its own
+    stratify: bool = True
+    seed: int | None = None  # defaults to the recipe's seed
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self):
+        if self.val + self.test >= 1:
+            raise ValueError(f"val + test must be < 1 to leave training data. "
+                             f"Received: val={self.val}, test={self.test}")
+        return self
+
+
+class Data(Section):
+    source: Spec
+    split: Split = Split()
+    preprocess: list[Spec] = []
+
+
+class Model(Section):
+    defaults: dict[str, Any] = {}
+    layers: list[dict[str, Any]] = Field(min_length=1)
+    outputs: list[str] | None = None
+
+
+class Train(Section):
+    epochs: PositiveInt
+    batch_size: PositiveInt = 32
+    optimizer: Spec = "adam"
+    schedule: Spec | None = None
+    loss: Spec
+    metrics: list[Spec] = []
+    callbacks: list[Spec] = []
+    steps_per_execution: PositiveInt = 1
+    verbose: Literal[0, 1, 2] = 2
+
+
+class Track(Section):
+    experiment: str = "default"
+    run_name: str | None = None
+    tags: dict[str, str] = {}
+    log_model: bool = True
+
+
+class Recipe(Section):
+    name: str | None = None
+    description: str | None = None
+    seed: int = 42
+    backend: Backend | None = None  # resolved from KERAS_BACKEND, else the default, when absent
+    data: Data
+    model: Model
+    train: Train
+    track: Track = Track()

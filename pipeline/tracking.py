@@ -1,0 +1,76 @@
+"""MLflow runs: the store, params from the resolved recipe, tags, artifacts and run status.
+
+Default store: `sqlite:///mlruns/mlflow.db` with artifacts under `mlruns/artifacts` (MLflow's file
+store is refused by default since 3.13). `--tracking-uri` or `MLFLOW_TRACKING_URI` override it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
+ARTIFACT_ROOT = Path("mlruns") / "artifacts"
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on one param value
+
+
+def tracking_uri(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def connect(uri: str, experiment: str) -> str:
+    """Point MLflow at `uri` (creating a local SQLite store's folder) and return the experiment id."""
+    import mlflow
+
+    db = _sqlite_file(uri)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if db is not None:  # keep artifacts beside a local database instead of in ./mlartifacts
+        location = (db.parent / "artifacts" / experiment).resolve().as_uri()
+    return mlflow.create_experiment(experiment, artifact_location=location)
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
+    """{'train': {'optimizer': {'type': 'adam'}}} -> {'train.optimizer.type': 'adam'}."""
+    out: dict[str, str] = {}
+    if isinstance(tree, dict) and tree:
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(tree, list) and tree:
+        for i, value in enumerate(tree):
+            out.update(flatten(value, f"{prefix}.{i}"))
+    else:
+        out[prefix] = str(tree)[:MAX_PARAM_LENGTH]
+    return out
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log many params in batches (MLflow accepts at most 100 per call)."""
+    import mlflow
+
+    items = list(params.items())
+    for start in range(0, len(items), 100):
+        mlflow.log_params(dict(items[start:start + 100]))
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that decide a run's numbers, for the run's tags."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("keras", "tensorflow", "jax", "torch", "mlflow", "numpy", "keras-recipe-pipeline"):
+        try:
+            out[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,183 @@
+"""One `pipeline run`: data -> model -> `model.fit` -> test evaluation, all recorded in one MLflow run."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import backend as backends
+from pipeline import tracking
+from pipeline.components import build
+from pipeline.data.split import Splits, split_dataset
+from pipeline.recipe import LoadedRecipe
+from pipeline.recipe.hashing import stable_hash
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    test_metrics: dict[str, float]
+    history: dict[str, list[float]]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and Keras without importing TensorFlow on other backends.
+
+    `keras.utils.set_random_seed` imports TensorFlow whenever it is installed (seconds and
+    hundreds of MB on a JAX run), so on other backends only Keras' own global seed is set.
+    """
+    import keras
+
+    if keras.config.backend() == "tensorflow":
+        keras.utils.set_random_seed(seed)
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+        from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
+
+        global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
+        global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)
+    except ImportError:  # Keras moved its internals: fall back to the public call
+        keras.utils.set_random_seed(seed)
+    if keras.config.backend() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def prepare_data(loaded: LoadedRecipe):
+    """Build the source, split it, fit preprocessing on the training split only."""
+    plan = loaded.plan
+    data = build(plan.source)
+    split_cfg = plan.recipe.data.split
+    splits = split_dataset(data, val=split_cfg.val, test=split_cfg.test, stratify=split_cfg.stratify,
+                           seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed)
+    for step in (build(p) for p in plan.preprocess):
+        step.fit(splits.x_train)
+        splits.x_train, splits.x_val, splits.x_test = (
+            step.transform(splits.x_train), step.transform(splits.x_val), step.transform(splits.x_test))
+    return data, splits
+
+
+def build_compiled_model(loaded: LoadedRecipe, input_shape, steps_per_epoch: int):
+    from pipeline.build.model import build_model
+    from pipeline.build.training import compile_model
+
+    plan = loaded.plan
+    model = build_model(plan.layers, plan.outputs, input_shape, name=plan.recipe.name)
+    compile_model(model, plan, steps_per_epoch)
+    return model
+
+
+def _class_balance(y: np.ndarray) -> str:
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        return "n/a"
+    values, counts = np.unique(y, return_counts=True)
+    return " ".join(f"{v}:{c}" for v, c in zip(values, counts))
+
+
+def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> RunResult:
+    """Train and evaluate `loaded`; the MLflow run ends FINISHED, or FAILED with the error recorded."""
+    recipe = loaded.plan.recipe
+    backends.activate(loaded.resolved["backend"])
+    import mlflow
+    import yaml
+
+    uri = tracking.tracking_uri(tracking_uri)
+    experiment_id = tracking.connect(uri, recipe.track.experiment)
+    tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
+            **tracking.versions(), **recipe.track.tags,
+            "plugins": ", ".join(sorted(str(p) for p in loaded.plan.providers))}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=recipe.track.run_name or recipe.name,
+                          tags=tags) as active:
+        run_id = active.info.run_id
+        model = None
+        try:
+            tracking.log_params(tracking.flatten({k: v for k, v in loaded.resolved.items()
+                                                  if k not in ("name", "description")}))
+            mlflow.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
+            import keras
+
+            set_seed(recipe.seed)
+            data, splits = prepare_data(loaded)
+            fingerprint = data.fingerprint()
+            mlflow.set_tags({"data.fingerprint": fingerprint,
+                             "recipe.id": stable_hash(loaded.hash, fingerprint)})
+            mlflow.log_params({f"data.size.{k}": v for k, v in splits.sizes().items()}
+                              | {"data.balance.train": _class_balance(splits.y_train)})
+            steps_per_epoch = math.ceil(len(splits.x_train) / recipe.train.batch_size)
+            model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch)
+            mlflow.log_param("model.parameters", model.count_params())
+            result = _fit_and_evaluate(model, loaded, splits, run_id, echo)
+            _log_artifacts(model, result.history, recipe.track.log_model)
+            echo(f"test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items()))
+            echo(f"MLflow run id: {run_id} (experiment '{recipe.track.experiment}', {uri})")
+            return result
+        except BaseException as exc:
+            _record_failure(exc, model)
+            raise
+
+
+def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, run_id: str, echo) -> RunResult:
+    import mlflow
+
+    from pipeline.build.training import build_callbacks
+    from pipeline.metrics_logger import MLflowMetricsLogger
+
+    train = loaded.plan.recipe.train
+    logger = MLflowMetricsLogger(run_id)
+    model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
+              epochs=train.epochs, batch_size=train.batch_size, verbose=train.verbose,
+              callbacks=[*build_callbacks(loaded.plan), logger])
+    # The test split is read here, once, after training and model selection are over.
+    scores = model.evaluate(splits.x_test, splits.y_test, batch_size=train.batch_size, verbose=0,
+                            return_dict=True)
+    test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
+    mlflow.log_metrics(test_metrics)
+    return RunResult(run_id, test_metrics, logger.history)
+
+
+def _log_artifacts(model, history: dict, log_model: bool) -> None:
+    import mlflow
+
+    from pipeline.plots import learning_curves
+
+    if history:
+        fig = learning_curves(history)
+        mlflow.log_figure(fig, "plots/learning_curves.png")
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    if log_model:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.keras"
+            model.save(path)
+            mlflow.log_artifact(str(path), "model")
+
+
+def _record_failure(exc: BaseException, model) -> None:
+    """Mark the run FAILED with the reason, and keep the model as it was when training stopped."""
+    import mlflow
+
+    reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+    mlflow.set_tag("error", reason[:5000])
+    mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
+    if model is not None:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "last.keras"
+                model.save(path)
+                mlflow.log_artifact(str(path), "checkpoints")
+        except Exception as save_error:  # the original failure matters more than a lost checkpoint
+            print(f"warning: could not save the model after the failure: {save_error}", file=sys.stderr)
+    mlflow.end_run(status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")

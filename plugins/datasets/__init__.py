@@ -1,0 +1,1 @@
+"""Dataset sources: each returns a `pipeline.data.Dataset` of NumPy arrays."""

@@ -1,0 +1,1 @@
+"""Layer factories: each returns a `keras.layers.Layer`."""
