@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 import sys
 import tempfile
 import traceback
@@ -16,6 +15,7 @@ from pipeline import backend as backends
 from pipeline import tracking
 from pipeline.components import build
 from pipeline.data.split import Splits, split_dataset
+from pipeline.keras_compat import save_model, set_seed
 from pipeline.recipe import LoadedRecipe
 from pipeline.recipe.hashing import stable_hash
 
@@ -25,34 +25,6 @@ class RunResult:
     run_id: str
     test_metrics: dict[str, float]
     history: dict[str, list[float]]
-
-
-def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and Keras without importing TensorFlow on other backends.
-
-    `keras.utils.set_random_seed` imports TensorFlow whenever it is installed (seconds and
-    hundreds of MB on a JAX run), so on other backends only Keras' own global seed is set.
-    """
-    import keras
-
-    if keras.config.backend() == "tensorflow":
-        keras.utils.set_random_seed(seed)
-        return
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        from keras.src.backend.common import global_state
-        from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
-        from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
-
-        global_state.set_global_attribute(GLOBAL_RANDOM_SEED, seed)
-        global_state.set_global_attribute(GLOBAL_SEED_GENERATOR, None)
-    except ImportError:  # Keras moved its internals: fall back to the public call
-        keras.utils.set_random_seed(seed)
-    if keras.config.backend() == "torch":
-        import torch
-
-        torch.manual_seed(seed)
 
 
 def prepare_data(loaded: LoadedRecipe):
@@ -161,7 +133,7 @@ def _log_artifacts(model, history: dict, log_model: bool) -> None:
     if log_model:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.keras"
-            model.save(path)
+            save_model(model, path)
             mlflow.log_artifact(str(path), "model")
 
 
@@ -176,7 +148,7 @@ def _record_failure(exc: BaseException, model) -> None:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "last.keras"
-                model.save(path)
+                save_model(model, path)
                 mlflow.log_artifact(str(path), "checkpoints")
         except Exception as save_error:  # the original failure matters more than a lost checkpoint
             print(f"warning: could not save the model after the failure: {save_error}", file=sys.stderr)

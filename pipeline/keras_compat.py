@@ -1,0 +1,57 @@
+"""Keeping TensorFlow out of runs on other backends.
+
+Keras probes `tf.available` in `keras.utils.set_random_seed` and in model serialization, which
+imports TensorFlow whenever it is installed: seconds and ~0.5 GB of RSS on a JAX run that never
+touches it. These helpers skip the probe when TensorFlow is not already loaded (so no object
+being saved can be a TensorFlow one) and fall back to the public API if Keras' internals move.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sys
+
+import numpy as np
+
+
+def _lazy_tf():
+    try:
+        from keras.src.utils.module_utils import tensorflow
+
+        return tensorflow
+    except ImportError:
+        return None
+
+
+@contextlib.contextmanager
+def tensorflow_probe_disabled():
+    """Inside the block Keras sees TensorFlow as unavailable, unless it is already imported."""
+    import keras
+
+    lazy = _lazy_tf()
+    if lazy is None or keras.config.backend() == "tensorflow" or "tensorflow" in sys.modules \
+            or not hasattr(lazy, "_available"):
+        yield
+        return
+    saved = lazy._available
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = saved
+
+
+def set_seed(seed: int) -> None:
+    """`keras.utils.set_random_seed` (Python, NumPy, Keras, and torch on that backend) without the TF probe."""
+    import keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    with tensorflow_probe_disabled():
+        keras.utils.set_random_seed(seed)
+
+
+def save_model(model, path) -> None:
+    with tensorflow_probe_disabled():
+        model.save(path)
