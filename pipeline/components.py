@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import registries
-from pipeline.recipe.errors import Path, Problem
+from pipeline.errors import Path, Problem, RecipeError
 from pipeline.registry import Entry, Registry, RegistryError, split_spec
 
 _NO_VALUE = object()
@@ -156,8 +156,6 @@ def build(checked: Checked | None, **extra: Any) -> Any:
 
 def build_spec(registry: Registry, spec: Any, path: Path = ()) -> Any:
     """Check and build in one go; raises `RecipeError` if the spec is wrong."""
-    from pipeline.recipe.errors import RecipeError
-
     problems: list[Problem] = []
     checked = check(registry, spec, path, problems)
     if problems:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Iterable
 
-from pipeline.recipe.errors import Location, Problem, RecipeError, format_path
+from pipeline.errors import Location, Problem, RecipeError, format_path
 from pipeline.recipe.hashing import stable_hash
 from pipeline.recipe.loader import Marks
 from pipeline.recipe.resolve import apply_override, load_with_extends

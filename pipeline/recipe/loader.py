@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.recipe.errors import Location, Path, Problem, RecipeError
+from pipeline.errors import Location, Path, Problem, RecipeError
 
 Marks = dict  # Path -> Location
 

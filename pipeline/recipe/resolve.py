@@ -7,7 +7,7 @@ import re
 from pathlib import Path as FilePath
 from typing import Any
 
-from pipeline.recipe.errors import Location, Path, Problem, RecipeError
+from pipeline.errors import Location, Path, Problem, RecipeError
 from pipeline.recipe.loader import Marks, load_yaml_file, parse_yaml
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline import registries
 from pipeline.components import Checked, _hints, check, check_value, parameters
-from pipeline.recipe.errors import Path, Problem
+from pipeline.errors import Path, Problem
 from pipeline.recipe.schema import Recipe
 
 INPUT = "input"  # the name by which graph layers refer to the model input
