@@ -74,6 +74,9 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> Ru
                           tags=tags) as active:
         run_id = active.info.run_id
         model = None
+        from pipeline.metrics_logger import MLflowMetricsLogger
+
+        logger = MLflowMetricsLogger(run_id)
         try:
             tracking.log_params(tracking.flatten({k: v for k, v in loaded.resolved.items()
                                                   if k not in ("name", "description")}))
@@ -90,33 +93,33 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> Ru
             steps_per_epoch = math.ceil(len(splits.x_train) / recipe.train.batch_size)
             model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch)
             mlflow.log_param("model.parameters", model.count_params())
-            result = _fit_and_evaluate(model, loaded, splits, run_id, echo)
+            result = _fit_and_evaluate(model, loaded, splits, logger)
             _log_artifacts(model, result.history, recipe.track.log_model)
             echo(f"test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items()))
             echo(f"MLflow run id: {run_id} (experiment '{recipe.track.experiment}', {uri})")
             return result
         except BaseException as exc:
+            logger.flush()  # the epochs before the failure stay on record
             _record_failure(exc, model)
             raise
 
 
-def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, run_id: str, echo) -> RunResult:
+def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> RunResult:
     import mlflow
 
     from pipeline.build.training import build_callbacks
-    from pipeline.metrics_logger import MLflowMetricsLogger
 
     train = loaded.plan.recipe.train
-    logger = MLflowMetricsLogger(run_id)
+    # The logger goes first so an epoch's metrics are recorded even if a later callback stops the run.
     model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
               epochs=train.epochs, batch_size=train.batch_size, verbose=train.verbose,
-              callbacks=[*build_callbacks(loaded.plan), logger])
+              callbacks=[logger, *build_callbacks(loaded.plan)])
     # The test split is read here, once, after training and model selection are over.
     scores = model.evaluate(splits.x_test, splits.y_test, batch_size=train.batch_size, verbose=0,
                             return_dict=True)
     test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
     mlflow.log_metrics(test_metrics)
-    return RunResult(run_id, test_metrics, logger.history)
+    return RunResult(logger.run_id, test_metrics, logger.history)
 
 
 def _log_artifacts(model, history: dict, log_model: bool) -> None:
