@@ -79,7 +79,7 @@ def _show(args) -> int:
 
     data = build(loaded.plan.source)
     model = build_model(loaded.plan.layers, loaded.plan.outputs, data.x.shape[1:], name=loaded.plan.recipe.name)
-    model.summary(print_fn=lambda line, *a, **k: print(line))
+    model.summary(line_length=120, print_fn=lambda line, *a, **k: print(line))
     return EXIT_OK
 
 
