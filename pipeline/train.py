@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import tempfile
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ class RunResult:
     run_id: str
     test_metrics: dict[str, float]
     history: dict[str, list[float]]
+    fit_seconds: float
 
 
 def prepare_data(loaded: LoadedRecipe):
@@ -95,7 +97,8 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> Ru
             mlflow.log_param("model.parameters", model.count_params())
             result = _fit_and_evaluate(model, loaded, splits, logger)
             _log_artifacts(model, result.history, recipe.track.log_model)
-            echo(f"test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items()))
+            echo("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
+                 + f"  (training took {result.fit_seconds:.1f} s)")
             echo(f"MLflow run id: {run_id} (experiment '{recipe.track.experiment}', {uri})")
             return result
         except BaseException as exc:
@@ -111,15 +114,17 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
 
     train = loaded.plan.recipe.train
     # The logger goes first so an epoch's metrics are recorded even if a later callback stops the run.
+    started = time.perf_counter()
     model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
               epochs=train.epochs, batch_size=train.batch_size, verbose=train.verbose,
               callbacks=[logger, *build_callbacks(loaded.plan)])
+    fit_seconds = time.perf_counter() - started
     # The test split is read here, once, after training and model selection are over.
     scores = model.evaluate(splits.x_test, splits.y_test, batch_size=train.batch_size, verbose=0,
                             return_dict=True)
     test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
-    mlflow.log_metrics(test_metrics)
-    return RunResult(logger.run_id, test_metrics, logger.history)
+    mlflow.log_metrics({**test_metrics, "fit_time_s": fit_seconds})
+    return RunResult(logger.run_id, test_metrics, logger.history, fit_seconds)
 
 
 def _log_artifacts(model, history: dict, log_model: bool) -> None:
