@@ -27,7 +27,7 @@ def format_path(path: Path) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(recipe)"
+    return out
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.location} " if self.location else ""
-        return f"{where}{format_path(self.path)}: {self.message}"
+        path = format_path(self.path)
+        return f"{where}{path}: {self.message}" if path else f"{where}{self.message}"
 
 
 class RecipeError(ValueError):

@@ -130,8 +130,8 @@ class Registry:
     def unknown(self, name: Any) -> RegistryError:
         known = self.names()
         matches = tuple(difflib.get_close_matches(normalize_name(str(name)),
-                                                  known + sorted(self._aliases), n=3, cutoff=0.6))
-        hint = f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+                                                  known + sorted(self._aliases), n=3, cutoff=0.5))
+        hint = f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else "."
         return RegistryError(
             f"unknown {self.singular} {name!r}{hint} Known: {', '.join(known) or '(none)'} "
             f"(plugins add more: pipeline plugins)", matches=matches)

@@ -14,22 +14,7 @@ Marks = dict  # Path -> Location
 
 
 class _RecipeLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                first = seen[key].start_mark
-                raise yaml.constructor.ConstructorError(
-                    f"while constructing a mapping (first '{key}' at line {first.line + 1}, "
-                    f"column {first.column + 1})", node.start_mark,
-                    f"found duplicate key '{key}'", key_node.start_mark)
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
+    """SafeLoader with YAML 1.2 exponent floats; duplicate keys are refused by `_collect_marks`."""
 
 
 # YAML 1.1 reads `1e-4` as a string; recipes are full of such learning rates, so read them as floats.
@@ -45,11 +30,19 @@ def _location(source: str, mark: yaml.Mark) -> Location:
 
 def _collect_marks(loader: _RecipeLoader, node: yaml.Node, path: Path, source: str,
                    out: Marks) -> None:
+    """Record where each key and item is written, refusing duplicate keys (PyYAML keeps the last)."""
     if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, yaml.Node] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = loader.construct_object(key_node, deep=True)
+            if key in seen:
+                first = _location(source, seen[key].start_mark)
+                raise RecipeError([Problem(path + (key,), f"duplicate key '{key}' (first written at "
+                                           f"line {first.line}, column {first.column})",
+                                           _location(source, key_node.start_mark))])
+            seen[key] = key_node
             out[path + (key,)] = _location(source, key_node.start_mark)
             _collect_marks(loader, value_node, path + (key,), source, out)
     elif isinstance(node, yaml.SequenceNode):
@@ -65,10 +58,9 @@ def parse_yaml(text: str, source: str, path: Path = ()) -> tuple[Any, Marks]:
         node = loader.get_single_node()
         if node is None:
             return None, {path: Location(source, 1, 1)}
-        data = loader.construct_document(node)
         marks: Marks = {path: _location(source, node.start_mark)}
         _collect_marks(loader, node, path, source, marks)
-        return data, marks
+        return loader.construct_document(node), marks
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = _location(source, mark) if mark else Location(source)

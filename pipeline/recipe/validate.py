@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pipeline import registries
 from pipeline.components import Checked, _hints, check, check_value, parameters
 from pipeline.errors import Path, Problem
-from pipeline.recipe.schema import Recipe
+from pipeline.recipe.schema import Recipe, Train
 
 INPUT = "input"  # the name by which graph layers refer to the model input
 LAYER_KEYS = ("inputs",)  # builder keys in a layer spec that are not factory arguments
@@ -87,27 +87,49 @@ def _fields_at(loc: Path) -> list[str]:
     return list(model.model_fields)
 
 
+def _section(tree: Any, *keys: str) -> Any:
+    """`tree[k1][k2]…` or None: component checks read the raw tree, so they run even when the
+    schema found problems elsewhere and every problem is reported in one go."""
+    for key in keys:
+        tree = tree.get(key) if isinstance(tree, dict) else None
+    return tree
+
+
+def _items(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 def plan_recipe(data: dict) -> tuple[Plan | None, list[Problem]]:
     """Validate a resolved recipe; return the build plan and every problem found (not just the first)."""
+    problems: list[Problem] = []
     try:
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
-        return None, _schema_problems(exc)
-    problems: list[Problem] = []
+        recipe = None
+        problems.extend(_schema_problems(exc))
     R = registries
-    source = check(R.datasets, recipe.data.source, ("data", "source"), problems)
-    preprocess = [check(R.preprocessors, s, ("data", "preprocess", i), problems)
-                  for i, s in enumerate(recipe.data.preprocess)]
-    layers, outputs = _plan_model(recipe, problems)
-    t = recipe.train
-    optimizer = check(R.optimizers, t.optimizer, ("train", "optimizer"), problems)
-    schedule = check(R.schedules, t.schedule, ("train", "schedule"), problems) if t.schedule else None
-    loss = check(R.losses, t.loss, ("train", "loss"), problems)
-    metrics = [check(R.metrics, s, ("train", "metrics", i), problems) for i, s in enumerate(t.metrics)]
-    callbacks = [check(R.callbacks, s, ("train", "callbacks", i), problems)
-                 for i, s in enumerate(t.callbacks)]
+
+    def one(registry, *keys, default=None):
+        spec = _section(data, *keys)
+        spec = default if spec is None else spec
+        return check(registry, spec, keys, problems) if spec is not None else None
+
+    def each(registry, *keys):
+        return [check(registry, spec, (*keys, i), problems) for i, spec in enumerate(_items(_section(data, *keys)))]
+
+    source = one(R.datasets, "data", "source")
+    preprocess = each(R.preprocessors, "data", "preprocess")
+    layers, outputs = _plan_model(_section(data, "model") or {}, problems)
+    optimizer = one(R.optimizers, "train", "optimizer", default=Train.model_fields["optimizer"].default)
+    schedule = one(R.schedules, "train", "schedule")
+    loss = one(R.losses, "train", "loss")
+    metrics = each(R.metrics, "train", "metrics")
+    callbacks = each(R.callbacks, "train", "callbacks")
     if problems:
-        return None, problems
+        unique: dict[tuple, Problem] = {}
+        for problem in problems:  # the schema and a component check may both see one bad value
+            unique.setdefault(problem.path, problem)
+        return None, list(unique.values())
     plan = Plan(recipe, source, preprocess, layers, outputs, optimizer, schedule, loss, metrics, callbacks)
     plan.providers = {c.entry.provider for c in _all_checked(plan)}
     return plan, []
@@ -123,13 +145,14 @@ def _all_checked(plan: Plan):
             stack.extend(item.kwargs.values())
 
 
-def _plan_model(recipe: Recipe, problems: list[Problem]) -> tuple[list[LayerPlan], list[str]]:
-    model = recipe.model
+def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], list[str]]:
+    defaults = model.get("defaults") if isinstance(model.get("defaults"), dict) else {}
+    layer_specs = [s if isinstance(s, dict) else {} for s in _items(model.get("layers"))]
     plans: list[LayerPlan] = []
     known = [INPUT]
     used_defaults: set[str] = set()
     reported: set[tuple] = set()
-    for i, spec in enumerate(model.layers):
+    for i, spec in enumerate(layer_specs):
         path = ("model", "layers", i)
         checked = check(registries.layers, spec, path, problems, reserved=LAYER_KEYS)
         name = spec.get("name") if isinstance(spec.get("name"), str) else f"layer_{i}"
@@ -150,7 +173,7 @@ def _plan_model(recipe: Recipe, problems: list[Problem]) -> tuple[list[LayerPlan
         known.append(name)
         if checked is None:
             continue
-        for key, value in model.defaults.items():
+        for key, value in defaults.items():
             if key in parameters(checked.entry) and key not in spec:
                 used_defaults.add(key)
                 found: list[Problem] = []
@@ -161,11 +184,14 @@ def _plan_model(recipe: Recipe, problems: list[Problem]) -> tuple[list[LayerPlan
                         reported.add((p.path, p.message))
                         problems.append(p)
         plans.append(LayerPlan(name, inputs, checked, path))
-    for key in model.defaults:
-        if key not in used_defaults and not any(key in s for s in model.layers):
-            problems.append(Problem(("model", "defaults", key),
-                                    f"no layer in this model accepts '{key}', so the default would be ignored"))
-    outputs = model.outputs or [known[-1]]
+    accepted = sorted({arg for plan in plans for arg in parameters(plan.layer.entry)} - {"name"})
+    for key in defaults:
+        if key not in used_defaults and not any(key in s for s in layer_specs):
+            close = difflib.get_close_matches(key, accepted, n=2, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            problems.append(Problem(("model", "defaults", key), f"no layer in this model accepts "
+                                    f"'{key}', so the default would be ignored{hint}"))
+    outputs = model.get("outputs") if isinstance(model.get("outputs"), list) else [known[-1]]
     for j, ref in enumerate(outputs):
         if ref not in known[1:]:
             problems.append(Problem(("model", "outputs", j), f"unknown layer '{ref}'. Known: {', '.join(known[1:])}"))
