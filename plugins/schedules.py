@@ -41,7 +41,9 @@ def step(milestones: list[int], factor: float = 0.1):
     def make(learning_rate, steps_per_epoch, epochs):
         import keras
 
-        boundaries = [m * steps_per_epoch for m in sorted(milestones)]
+        # Keras keeps the old value while step <= boundary, and the optimizer asks for the rate at
+        # `iterations`, which is m * steps_per_epoch on the first batch of epoch m.
+        boundaries = [m * steps_per_epoch - 1 for m in sorted(milestones)]
         values = [learning_rate * factor ** i for i in range(len(boundaries) + 1)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 

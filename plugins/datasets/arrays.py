@@ -22,6 +22,9 @@ def npz(path: str, x_key: str = "x", y_key: str = "y", x_test_key: str = "x_test
         if missing:
             raise KeyError(f"Expected arrays {missing} in {file}. Received keys: {sorted(arrays.files)}")
         has_test = x_test_key in arrays and y_test_key in arrays
+        if not has_test and (x_test_key in arrays or y_test_key in arrays):
+            raise KeyError(f"Expected both {x_test_key!r} and {y_test_key!r} in {file}, or neither. "
+                           f"Received keys: {sorted(arrays.files)}")
         y = arrays[y_key]
         num_classes = int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
         return Dataset(arrays[x_key], y, arrays[x_test_key] if has_test else None,
