@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
+from typing import Iterator
 
 from pipeline.registry import Provider, Registry
 
@@ -32,6 +34,16 @@ class PluginState:
 
 
 state = PluginState()
+
+
+@contextmanager
+def isolated() -> Iterator[PluginState]:
+    """Plugins loaded inside the block are forgotten afterwards (pairs with `registries.isolated`)."""
+    saved = dict(state.loaded), dict(state.failed)
+    try:
+        yield state
+    finally:
+        state.loaded, state.failed = saved
 
 
 def autoload_disabled() -> bool:
@@ -57,6 +69,9 @@ def load_plugins() -> PluginState:
 def load_plugin(name: str, target: str, *, distribution: str | None = None,
                 version: str | None = None) -> Provider:
     """Load one plugin module by hand (tests, notebooks); its names get the `name.` namespace."""
+    if name in state.loaded:
+        return state.loaded[name]
+    state.failed.pop(name, None)  # a plugin that failed may be retried by hand
     _load(name, EntryPoint(name, target, GROUP), namespace=name,
           provider=Provider(name, distribution, version))
     if name in state.failed:

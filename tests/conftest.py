@@ -11,7 +11,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from pipeline import registries  # noqa: E402
+from pipeline import plugins, registries  # noqa: E402
 from pipeline.plugins import load_plugins  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,8 +22,8 @@ load_plugins()
 
 @pytest.fixture(autouse=True)
 def fresh_registries():
-    """Whatever a test registers is gone afterwards; the built-ins stay."""
-    with registries.isolated():
+    """Whatever a test registers or loads is gone afterwards; the built-ins stay."""
+    with registries.isolated(), plugins.isolated():
         yield
 
 

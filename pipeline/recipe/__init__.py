@@ -55,14 +55,20 @@ def load_recipe(file: str | FilePath, overrides: Iterable[str] = ()) -> LoadedRe
     data, marks = resolve_recipe(file, overrides)
     plan, problems = plan_recipe(data)
     if problems:
-        raise RecipeError([locate(_explain_failed_plugin(p, plugins.failed), marks) for p in problems])
+        raise RecipeError([locate(_explain_plugin(p, plugins.failed), marks) for p in problems])
     versions = sorted({(p.plugin, p.distribution, p.version) for p in plan.providers}, key=str)
     return LoadedRecipe(str(file), data, plan, marks, stable_hash(data, versions))
 
 
-def _explain_failed_plugin(problem: Problem, failed: dict[str, str]) -> Problem:
+def _explain_plugin(problem: Problem, failed: dict[str, str]) -> Problem:
+    """An unknown `ns.name` often means plugin `ns` failed to load or autoload is off: say so."""
+    from pipeline.plugins import DISABLE_ENV, autoload_disabled
+
     for name, reason in failed.items():
         if f"'{name}." in problem.message:
             return Problem(problem.path, f"{problem.message} -- plugin '{name}' failed to load: {reason}",
                            problem.location)
+    if autoload_disabled() and problem.message.startswith("unknown") and "." in problem.message.split("'")[1]:
+        return Problem(problem.path, f"{problem.message} -- third-party plugins are not loaded because "
+                                     f"{DISABLE_ENV} is set", problem.location)
     return problem
