@@ -68,10 +68,22 @@ def _type_name(annotation: Any) -> str:
         str(annotation).replace("typing.", "")
 
 
+def _allows_bool(annotation: Any) -> bool:
+    if annotation in (bool, Any, object):
+        return True
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _allows_bool(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_allows_bool(a) for a in typing.get_args(annotation))
+    return False
+
+
 def coerce(annotation: Any, value: Any) -> Any:
     """Validate a plain value against a type annotation (pydantic does the work); ValueError if bad."""
     from pydantic import ValidationError
 
+    if isinstance(value, bool) and not _allows_bool(annotation):  # pydantic's lax mode reads true as 1
+        raise ValueError(f"expected {_type_name(annotation)}. Received: {value!r}")
     try:
         return _adapter(annotation).validate_python(value)
     except ValidationError as exc:

@@ -145,7 +145,7 @@ class Registry:
         import fnmatch
 
         names = sorted(self._entries)
-        return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
+        return [n for n in names if fnmatch.fnmatchcase(n, normalize_name(pattern))] if pattern else names
 
     def entries(self) -> Iterator[Entry]:
         return (self._entries[n] for n in self.names())

@@ -37,6 +37,11 @@ def _collect_marks(loader: _RecipeLoader, node: yaml.Node, path: Path, source: s
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = loader.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:  # `? [a, b]` or `{a: 1}: x`: YAML allows it, a recipe has no use for it
+                raise RecipeError([Problem(path, f"expected a name as a key. Received: {key!r}",
+                                           _location(source, key_node.start_mark))]) from None
             if key in seen:
                 first = _location(source, seen[key].start_mark)
                 raise RecipeError([Problem(path + (key,), f"duplicate key '{key}' (first written at "

@@ -65,6 +65,8 @@ def load_with_extends(file: FilePath, _chain: tuple[FilePath, ...] = ()) -> tupl
         merged = deep_merge(merged, p_data, merged_marks, p_marks)
     marks = {k: v for k, v in marks.items() if k[:1] != ("extends",)}
     merged = deep_merge(merged, data, merged_marks, marks)
+    if () in marks:  # problems about the recipe as a whole point at the file that was asked for
+        merged_marks[()] = marks[()]
     return merged, merged_marks
 
 

@@ -65,8 +65,8 @@ def _schema_problems(exc: ValidationError) -> list[Problem]:
             message = "missing required key"
         else:
             msg = err["msg"].removeprefix("Value error, ").rstrip(".")
-            got = "" if isinstance(err["input"], dict) or "Received" in msg else f" Received: {err['input']!r}"
-            message = f"{msg[0].lower()}{msg[1:]}.{got}"
+            got = "" if isinstance(err["input"], dict) or "Received" in msg else f". Received: {err['input']!r}"
+            message = f"{msg[0].lower()}{msg[1:]}{got}"
         problems.setdefault(loc, Problem(loc, message))
     return list(problems.values())
 
@@ -107,6 +107,8 @@ def plan_recipe(data: dict) -> tuple[Plan | None, list[Problem]]:
     except ValidationError as exc:
         recipe = None
         problems.extend(_schema_problems(exc))
+    n_schema = len(problems)
+    schema_paths = {p.path for p in problems}
     R = registries
 
     def one(registry, *keys, default=None):
@@ -127,8 +129,11 @@ def plan_recipe(data: dict) -> tuple[Plan | None, list[Problem]]:
     callbacks = each(R.callbacks, "train", "callbacks")
     if problems:
         unique: dict[tuple, Problem] = {}
-        for problem in problems:  # the schema and a component check may both see one bad value
-            unique.setdefault(problem.path, problem)
+        for i, problem in enumerate(problems):
+            # the schema and a component check may both see one bad value: keep the schema's word
+            if i >= n_schema and problem.path in schema_paths:
+                continue
+            unique.setdefault((problem.path, problem.message), problem)
         return None, list(unique.values())
     plan = Plan(recipe, source, preprocess, layers, outputs, optimizer, schedule, loss, metrics, callbacks)
     plan.providers = {c.entry.provider for c in _all_checked(plan)}
@@ -158,6 +163,7 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
         name = spec.get("name") if isinstance(spec.get("name"), str) else f"layer_{i}"
         if name in known:
             problems.append(Problem(path + ("name",), f"duplicate layer name '{name}'"))
+            name = f"{name}#{i}"  # keep checking the rest without listing the name twice
         inputs = spec.get("inputs", [known[-1]])
         if isinstance(inputs, str):
             inputs = [inputs]
@@ -191,7 +197,7 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             problems.append(Problem(("model", "defaults", key), f"no layer in this model accepts "
                                     f"'{key}', so the default would be ignored{hint}"))
-    outputs = model.get("outputs") if isinstance(model.get("outputs"), list) else [known[-1]]
+    outputs = model.get("outputs") if isinstance(model.get("outputs"), list) else known[-1:] if len(known) > 1 else []
     for j, ref in enumerate(outputs):
         if ref not in known[1:]:
             problems.append(Problem(("model", "outputs", j), f"unknown layer '{ref}'. Known: {', '.join(known[1:])}"))
