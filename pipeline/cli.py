@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     except RecipeError as exc:
         print(f"error: invalid recipe\n{exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `pipeline plugins | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _load(args):
