@@ -1,6 +1,15 @@
-"""Activation functions, usable as `activation:` on a layer or as `{type: activation, fn: ...}`."""
+"""Activation functions, usable as `activation:` on a layer or as `{type: activation, fn: ...}`.
+
+Parametrized ones must survive a `.keras` save: a `functools.partial` of `keras.activations.leaky_relu`
+is saved by name only and reloads with Keras' default slope. Keras' own parameter-free layers are
+callables that Keras serializes with their config, so `leaky_relu` returns `keras.layers.LeakyReLU`.
+Activations with *learned* parameters (PReLU) need weights, hence a layer in the model's list:
+see `plugins/layers/activation_layers.py`.
+"""
 
 from __future__ import annotations
+
+from pydantic import NonNegativeFloat
 
 from pipeline.registries import activations
 
@@ -33,6 +42,19 @@ def sigmoid():
 def tanh():
     """tanh(x): zero-centred but saturates at both ends."""
     return _keras("tanh")
+
+
+@activations.register("leaky_relu")
+def leaky_relu(alpha: NonNegativeFloat = 0.1):
+    """max(alpha * x, x): ReLU with a small slope for x < 0, so units cannot die (course: alpha = 0.1).
+
+    Args:
+        alpha: slope for negative inputs. Defaults to 0.1 (the course's max(0.1x, x)).
+    """
+    import keras
+
+    # A layer object, not a function: `activations.serialize` keeps its config (the slope).
+    return keras.layers.LeakyReLU(negative_slope=alpha)
 
 
 @activations.register("elu")

@@ -254,6 +254,7 @@ FORMULAS = {
     "relu": lambda x: np.maximum(x, 0.0),
     "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
     "tanh": np.tanh,
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.1 * x),  # the course's max(0.1x, x)
     "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
     "gelu": lambda x: x * 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2))),
     "softmax": lambda x: np.exp(x) / np.exp(x).sum(),
