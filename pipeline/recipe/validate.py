@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from pipeline import registries
 from pipeline.components import Checked, _hints, check, check_value, parameters
 from pipeline.errors import Path, Problem
+from pipeline.recipe.lint import lint
 from pipeline.recipe.schema import Recipe, Train
 
 INPUT = "input"  # the name by which graph layers refer to the model input
@@ -99,8 +100,11 @@ def _items(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def plan_recipe(data: dict) -> tuple[Plan | None, list[Problem]]:
-    """Validate a resolved recipe; return the build plan and every problem found (not just the first)."""
+def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list[Problem]]:
+    """Validate a resolved recipe; return the build plan and every problem found (not just the first).
+
+    `run_lint=False` skips the rules across components (`pipeline.recipe.lint`), for testing them alone.
+    """
     problems: list[Problem] = []
     try:
         recipe = Recipe.model_validate(data)
@@ -137,7 +141,8 @@ def plan_recipe(data: dict) -> tuple[Plan | None, list[Problem]]:
         return None, list(unique.values())
     plan = Plan(recipe, source, preprocess, layers, outputs, optimizer, schedule, loss, metrics, callbacks)
     plan.providers = {c.entry.provider for c in _all_checked(plan)}
-    return plan, []
+    problems = lint(plan) if run_lint else []  # rules across components (weight decay twice, …)
+    return (None, problems) if problems else (plan, [])
 
 
 def _all_checked(plan: Plan):
