@@ -94,7 +94,14 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> Ru
                               | {"data.balance.train": _class_balance(splits.y_train)})
             steps_per_epoch = math.ceil(len(splits.x_train) / recipe.train.batch_size)
             model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch)
+            from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
+
+            finish_initialization(model, splits.x_train, seed=recipe.seed)
             mlflow.log_param("model.parameters", model.count_params())
+            if recipe.train.scale_lr_with_batch:  # the rate actually used, next to the recipe's
+                from pipeline.build.training import learning_rate_used
+
+                mlflow.log_param("train.optimizer.learning_rate_used", learning_rate_used(loaded.plan))
             result = _fit_and_evaluate(model, loaded, splits, logger)
             _log_artifacts(model, result.history, recipe.track.log_model)
             echo("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
@@ -110,20 +117,23 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> Ru
 def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> RunResult:
     import mlflow
 
-    from pipeline.build.training import build_callbacks
+    from pipeline.build.training import build_callbacks, log_test_reports
 
     train = loaded.plan.recipe.train
-    # The logger goes first so an epoch's metrics are recorded even if a later callback stops the run.
+    # The logger goes first (after callbacks that only add to the logs, e.g. the learning rate) so an
+    # epoch's metrics are recorded even if a later callback stops the run.
     started = time.perf_counter()
     model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
               epochs=train.epochs, batch_size=train.batch_size, verbose=train.verbose,
-              callbacks=[logger, *build_callbacks(loaded.plan)])
+              callbacks=build_callbacks(loaded.plan, logger))
     fit_seconds = time.perf_counter() - started
     # The test split is read here, once, after training and model selection are over.
     scores = model.evaluate(splits.x_test, splits.y_test, batch_size=train.batch_size, verbose=0,
                             return_dict=True)
     test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
     mlflow.log_metrics({**test_metrics, "fit_time_s": fit_seconds})
+    # end-of-run reports on the test split (e.g. the confusion matrix), logged as artifacts
+    log_test_reports(model, loaded.plan, splits.x_test, splits.y_test, train.batch_size)
     return RunResult(logger.run_id, test_metrics, logger.history, fit_seconds)
 
 

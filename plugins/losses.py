@@ -1,4 +1,4 @@
-"""Loss functions."""
+"""Loss functions. Custom ones (multi-class hinge, focal) live in `plugins/losses_keras.py`."""
 
 from __future__ import annotations
 
@@ -35,3 +35,21 @@ def mse():
     import keras
 
     return keras.losses.MeanSquaredError()
+
+
+@losses.register("hinge", aliases=("multiclass_hinge", "svm"))
+def hinge(margin: float = 1.0):
+    """Multi-class SVM loss on raw scores: sum over wrong classes of max(0, s_j - s_y + margin); integer labels."""
+    from plugins.losses_keras import MulticlassHinge
+
+    return MulticlassHinge(margin=margin)
+
+
+@losses.register("focal", aliases=("focal_loss",))
+def focal(gamma: float = 2.0, alpha: float | list[float] | None = None, from_logits: bool = False):
+    """Focal loss -(1 - p_t)^gamma log p_t: down-weights easy examples (class imbalance); gamma 0 is cross-entropy."""
+    if gamma < 0:
+        raise ValueError(f"Expected gamma >= 0. Received: gamma={gamma}")
+    from plugins.losses_keras import FocalLoss
+
+    return FocalLoss(gamma=gamma, alpha=alpha, from_logits=from_logits)

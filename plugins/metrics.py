@@ -1,6 +1,15 @@
-"""Metrics reported per epoch on the training and validation data, and once on the test split."""
+"""Metrics reported per epoch on the training and validation data, and once on the test split.
+
+Classification metrics take integer labels (what `sparse_categorical_crossentropy` trains on) and
+logits or probabilities; `plugins/metrics_keras.py` adapts Keras' own metrics to that.
+`confusion_matrix` is a Keras metric whose value is a matrix, so the trainer does not compile it
+(per-epoch logs hold numbers): it is a report drawn once from the test split's predictions at the
+end of the run (`test_split_report`, called by `pipeline.build.training.log_test_reports`).
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pipeline.registries import metrics
 
@@ -17,3 +26,63 @@ def mae():
     import keras
 
     return keras.metrics.MeanAbsoluteError(name="mae")
+
+
+@metrics.register("top_k_accuracy", aliases=("top_k",))
+def top_k_accuracy(k: int = 5):
+    """Fraction of examples whose true class is among the k highest scores (integer labels; logits or probabilities)."""
+    import keras
+
+    return keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top_{k}_accuracy")
+
+
+def _class_score(score: str, average: str, from_logits: bool):
+    from plugins.metrics_keras import ClassAveragedScore
+
+    return ClassAveragedScore(score=score, average=average, from_logits=from_logits,
+                              name=score if average == "macro" else f"{score}_{average}")
+
+
+Average = Literal["macro", "weighted", "micro"]
+
+
+@metrics.register("precision")
+def precision(average: Average = "macro", from_logits: bool = False):
+    """Of the examples predicted as a class, the fraction that are; macro-averaged over classes (integer labels)."""
+    return _class_score("precision", average, from_logits)
+
+
+@metrics.register("recall")
+def recall(average: Average = "macro", from_logits: bool = False):
+    """Of the examples of a class, the fraction predicted as it; macro-averaged over classes (integer labels)."""
+    return _class_score("recall", average, from_logits)
+
+
+@metrics.register("f1", aliases=("f1_score",))
+def f1(average: Average = "macro", from_logits: bool = False):
+    """Harmonic mean of precision and recall per class, macro-averaged (integer labels; logits or probabilities)."""
+    return _class_score("f1", average, from_logits)
+
+
+@metrics.register("roc_auc", aliases=("auc",))
+def roc_auc(from_logits: bool = False, num_thresholds: int = 200):
+    """Area under the ROC curve; several classes: one-vs-rest on softmax probabilities, macro-averaged."""
+    from plugins.metrics_keras import OneVsRestAUC
+
+    return OneVsRestAUC(curve="ROC", from_logits=from_logits, num_thresholds=num_thresholds, name="roc_auc")
+
+
+@metrics.register("pr_auc")
+def pr_auc(from_logits: bool = False, num_thresholds: int = 200):
+    """Area under the precision-recall curve (informative under class imbalance); one-vs-rest, macro-averaged."""
+    from plugins.metrics_keras import OneVsRestAUC
+
+    return OneVsRestAUC(curve="PR", from_logits=from_logits, num_thresholds=num_thresholds, name="pr_auc")
+
+
+@metrics.register("confusion_matrix")
+def confusion_matrix(normalize: Literal["true", "pred", "all"] | None = None, from_logits: bool = False):
+    """Confusion matrix on the test split, logged at the end of the run as plots/confusion_matrix.png."""
+    from plugins.metrics_keras import ConfusionMatrix
+
+    return ConfusionMatrix(normalize=normalize, from_logits=from_logits)

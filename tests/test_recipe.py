@@ -451,7 +451,7 @@ def test_set_problems_name_the_override(write_recipe):
                     "valid integer, unable to parse string as an integer). Received: 'abc'")
     (line,) = lines(file, ["train.optimizer=adamm"])
     assert line.startswith("--set train.optimizer=adamm train.optimizer: unknown optimizer 'adamm'; "
-                           "did you mean 'adam'? Known: ")
+                           "did you mean 'adam'")
     (line,) = lines(file, ["train.epoch=3"])
     assert line.startswith("--set train.epoch=3 train.epoch: unknown key 'epoch'; did you mean 'epochs'?")
 

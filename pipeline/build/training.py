@@ -3,29 +3,94 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from pipeline.components import build
 from pipeline.recipe.validate import Plan
 
 
-def build_optimizer(plan: Plan, steps_per_epoch: int):
-    """The optimizer; a recipe schedule takes the optimizer's learning rate as its peak."""
+def base_learning_rate(plan: Plan) -> float:
+    """The optimizer's learning rate as the recipe writes it (its factory default when unset)."""
     optimizer = plan.optimizer
+    params = optimizer.entry.signature.parameters
+    default = params["learning_rate"].default if "learning_rate" in params else 0.001
+    return optimizer.kwargs.get("learning_rate", default)
+
+
+def learning_rate_used(plan: Plan) -> float:
+    """The learning rate training starts from (a schedule's peak): the recipe's, times
+    `batch_size / scale_lr_with_batch` when that rule is on (Goyal et al.: batch k times larger,
+    learning rate k times larger)."""
+    train = plan.recipe.train
+    lr = base_learning_rate(plan)
+    if train.scale_lr_with_batch:
+        lr = lr * train.batch_size / train.scale_lr_with_batch
+    return lr
+
+
+def build_optimizer(plan: Plan, steps_per_epoch: int):
+    """The optimizer; a recipe schedule takes the (scaled) learning rate as its peak."""
+    optimizer = plan.optimizer
+    lr = learning_rate_used(plan)
     if plan.schedule is not None:
-        params = optimizer.entry.signature.parameters
-        default = params["learning_rate"].default if "learning_rate" in params else 0.001
-        base_lr = optimizer.kwargs.get("learning_rate", default)
         make = build(plan.schedule)
-        schedule = make(base_lr, steps_per_epoch, plan.recipe.train.epochs)
-        optimizer = dataclasses.replace(optimizer, kwargs={**optimizer.kwargs, "learning_rate": schedule})
+        lr = make(lr, steps_per_epoch, plan.recipe.train.epochs)
+    if plan.schedule is not None or plan.recipe.train.scale_lr_with_batch:
+        optimizer = dataclasses.replace(optimizer, kwargs={**optimizer.kwargs, "learning_rate": lr})
     return build(optimizer)
 
 
+def is_test_split_report(obj: Any) -> bool:
+    """A metric entry whose object is not compiled into the model but computed once, on the test
+    split's predictions, at the end of the run (e.g. `confusion_matrix`): it has a method
+    `test_split_report(y_true, y_pred) -> {artifact path: matplotlib figure | dict | str}`."""
+    return callable(getattr(obj, "test_split_report", None))
+
+
+def build_metrics(plan: Plan) -> tuple[list, list]:
+    """(metrics for `model.compile`, end-of-run test-split reports)."""
+    built = [build(m) for m in plan.metrics]
+    return ([m for m in built if not is_test_split_report(m)],
+            [m for m in built if is_test_split_report(m)])
+
+
 def compile_model(model, plan: Plan, steps_per_epoch: int) -> None:
+    metrics, _ = build_metrics(plan)
     model.compile(optimizer=build_optimizer(plan, steps_per_epoch), loss=build(plan.loss),
-                  metrics=[build(m) for m in plan.metrics],
-                  steps_per_execution=plan.recipe.train.steps_per_execution)
+                  metrics=metrics, steps_per_execution=plan.recipe.train.steps_per_execution)
 
 
-def build_callbacks(plan: Plan) -> list:
-    return [build(c) for c in plan.callbacks]
+def build_callbacks(plan: Plan, logger=None) -> list:
+    """The recipe's callbacks, with `logger` (the MLflow metrics logger) placed after those that
+    only add values to an epoch's logs (`adds_logs = True`, e.g. `lr_logger`) and before the rest,
+    so it records those values and still records an epoch that a later callback stops."""
+    built = [build(c) for c in plan.callbacks]
+    if logger is None:
+        return built
+    first = [c for c in built if getattr(c, "adds_logs", False)]
+    return [*first, logger, *(c for c in built if not getattr(c, "adds_logs", False))]
+
+
+def log_test_reports(model, plan: Plan, x_test, y_test, batch_size: int) -> list[str]:
+    """Compute the recipe's test-split reports (if any) from one prediction pass over the test
+    split and log their artifacts to the active MLflow run; returns the artifact paths."""
+    _, reports = build_metrics(plan)
+    if not reports:
+        return []
+    import mlflow
+
+    y_pred = model.predict(x_test, batch_size=batch_size, verbose=0)
+    paths = []
+    for report in reports:
+        for path, artifact in report.test_split_report(y_test, y_pred).items():
+            if hasattr(artifact, "savefig"):  # a matplotlib figure
+                import matplotlib.pyplot as plt
+
+                mlflow.log_figure(artifact, path)
+                plt.close(artifact)
+            elif isinstance(artifact, (dict, list)):
+                mlflow.log_dict(artifact, path)
+            else:
+                mlflow.log_text(str(artifact), path)
+            paths.append(path)
+    return paths

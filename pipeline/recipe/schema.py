@@ -52,6 +52,9 @@ class Train(Section):
     callbacks: list[Spec] = []
     steps_per_execution: PositiveInt = 1
     verbose: Literal[0, 1, 2] = 2
+    # The linear scaling rule (Goyal et al. 2017): the optimizer's learning rate is meant for this
+    # batch size, and is multiplied by batch_size / scale_lr_with_batch (e.g. 256).
+    scale_lr_with_batch: PositiveInt | None = None
 
 
 class Track(Section):
