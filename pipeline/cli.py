@@ -1,4 +1,4 @@
-"""The `pipeline` command: run | validate | show | plugins | ui.
+"""The `pipeline` command: run | validate | show | plugins | catalogue | ui.
 
 Exit codes: 0 success, 1 the run failed, 2 bad recipe or arguments (one message, no traceback).
 Heavy imports happen inside the commands, so `--help` and `validate` stay instant.
@@ -34,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     recipe_command("validate", "check a recipe without training (no framework import)")
     recipe_command("show", "print the resolved recipe and the model's per-layer parameter counts")
     sub.add_parser("plugins", help="list the registered components and the plugins that provide them")
+    p = sub.add_parser("catalogue", help="write the component catalogue page from the registries",
+                       description="Write the Markdown catalogue of the built-in components (one line "
+                                   "each, from the registries), or check that it is up to date.")
+    p.add_argument("-o", "--output", default="docs/catalogue.md",
+                   help="page to write or check (default: docs/catalogue.md; '-' prints it)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if the page differs from the registries (for CI)")
     p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
@@ -43,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"run": _run, "validate": _validate, "show": _show, "plugins": _plugins, "ui": _ui}[args.command]
+    command = {"run": _run, "validate": _validate, "show": _show, "plugins": _plugins,
+               "catalogue": _catalogue, "ui": _ui}[args.command]
     from pipeline.recipe import RecipeError
 
     try:
@@ -115,6 +123,25 @@ def _plugins(args) -> int:
             print(f"  {entry.name:<34} {entry.provider}{aliases}")
     for name, reason in state.failed.items():
         print(f"FAILED plugin {name}: {reason}")
+    return EXIT_OK
+
+
+def _catalogue(args) -> int:
+    from pipeline import catalogue
+
+    page = catalogue.render()
+    if args.output == "-":
+        sys.stdout.write(page)
+        return EXIT_OK
+    if args.check:
+        problem = catalogue.check(args.output, page)
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_FAILED
+        print(f"{args.output}: up to date")
+        return EXIT_OK
+    changed = catalogue.write(args.output, page)
+    print(f"{args.output}: {'written' if changed else 'unchanged'}")
     return EXIT_OK
 
 
