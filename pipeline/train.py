@@ -83,8 +83,6 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> Ru
             tracking.log_params(tracking.flatten({k: v for k, v in loaded.resolved.items()
                                                   if k not in ("name", "description")}))
             mlflow.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
-            import keras
-
             set_seed(recipe.seed)
             data, splits = prepare_data(loaded)
             fingerprint = data.fingerprint()

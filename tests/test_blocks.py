@@ -13,24 +13,11 @@ import pytest
 
 from pipeline import registries
 from pipeline.build.model import build_model
-from pipeline.components import build_spec
 from pipeline.keras_compat import save_model, tensorflow_probe_disabled
 from pipeline.recipe.validate import plan_recipe
+from tests.helpers import backend_started, layer, to_np  # noqa: F401 (autouse fixture)
 
 EPS = 1e-3  # batch norm's epsilon
-
-
-@pytest.fixture(scope="module", autouse=True)
-def backend_started():
-    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
-
-
-def to_np(x) -> np.ndarray:
-    return keras.ops.convert_to_numpy(x.value if isinstance(x, keras.Variable) else x)
-
-
-def layer(spec):
-    return build_spec(registries.layers, spec)
 
 
 def rand(*shape, seed=0) -> np.ndarray:

@@ -19,21 +19,7 @@ from pipeline import registries
 from pipeline.components import build_spec
 from pipeline.data import Dataset
 from pipeline.data.split import split_dataset
-
-
-@pytest.fixture(scope="module", autouse=True)
-def backend_started():
-    """The backend's one-off start (device, first dispatch) is paid here, not by the first test."""
-    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
-
-
-def to_np(x) -> np.ndarray:
-    """Numbers back from a tensor or a `keras.Variable`."""
-    return keras.ops.convert_to_numpy(x.value if isinstance(x, keras.Variable) else x)
-
-
-def layer(spec):
-    return build_spec(registries.layers, spec)
+from tests.helpers import backend_started, layer, to_np  # noqa: F401 (autouse fixture)
 
 
 def shape_of(spec, *input_shapes):

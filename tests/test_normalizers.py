@@ -12,25 +12,11 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline import registries
-from pipeline.components import build_spec
 from pipeline.recipe.lint import check_normalizers, lint
 from pipeline.recipe.validate import plan_recipe
+from tests.helpers import backend_started, layer, to_np  # noqa: F401 (autouse fixture)
 
 EPS = 1e-3
-
-
-@pytest.fixture(scope="module", autouse=True)
-def backend_started():
-    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
-
-
-def to_np(x) -> np.ndarray:
-    return keras.ops.convert_to_numpy(x.value if isinstance(x, keras.Variable) else x)
-
-
-def layer(spec):
-    return build_spec(registries.layers, spec)
 
 
 def images(shape=(6, 5, 5, 4), seed=0) -> np.ndarray:

@@ -22,19 +22,7 @@ from pipeline.recipe import load_recipe
 from pipeline.recipe.lint import check_weight_decay, lint
 from pipeline.recipe.validate import plan_recipe
 from tests.conftest import REPO, RECIPES
-
-
-@pytest.fixture(scope="module", autouse=True)
-def backend_started():
-    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
-
-
-def to_np(x) -> np.ndarray:
-    return keras.ops.convert_to_numpy(x.value if isinstance(x, keras.Variable) else x)
-
-
-def layer(spec):
-    return build_spec(registries.layers, spec)
+from tests.helpers import backend_started, layer, to_np  # noqa: F401 (autouse fixture)
 
 
 W = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -0.25]], dtype="float32")

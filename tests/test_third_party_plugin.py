@@ -265,7 +265,7 @@ def test_broken_plugin_cli(example_site, broken_site, write_recipe, tmp_path):
     needs_it = cli("validate", str(recipe(write_recipe, "    - {type: broken.something}\n", "broken.yaml")),
                    path=path, cwd=tmp_path)
     assert needs_it.returncode == 2
-    assert (f"model.layers[2].type: unknown layer 'broken.something'" in needs_it.stderr
+    assert ("model.layers[2].type: unknown layer 'broken.something'" in needs_it.stderr
             and f"plugin 'broken' failed to load: {BROKEN_REASON}" in needs_it.stderr), needs_it.stderr
 
     without = cli("validate", str(recipe(write_recipe)), path=path, cwd=tmp_path)
