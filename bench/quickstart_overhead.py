@@ -3,16 +3,18 @@
 Runs, in fresh child processes and alternating so that drift hits both alike:
   pipeline     python -m pipeline.cli run recipes/mnist1d-cnn.yaml --tracking-uri sqlite:///<tmp>/mlflow.db
   hand-written python bench/handwritten_mnist1d.py   (same data, split, seed, model, optimizer, epochs)
-and reports, per variant, the median wall time, the median peak RSS of the child process (its own
-`ru_maxrss`, from os.wait4), the CPU time and the test accuracy the child printed, then the ratios
-pipeline / hand-written against the goals (time <= 1.05, memory <= 1.10).
+and reports, per variant, the median wall time, the fit time the child printed and the rest
+(outside fit), the median peak RSS of the child process (its own `ru_maxrss`, from os.wait4), the
+CPU time and the test accuracy the child printed, then the ratios pipeline / hand-written against
+the goals (time <= 1.05, memory <= 1.10). Runs wait for an idle machine, and a run during which
+other processes were busy is discarded and run again (--wait-idle, --max-other-load, --retries).
 
 One untimed warm-up of each comes first: it fills the OS page cache for both and lets the pipeline
 create its SQLite store, so the timed pipeline runs all log into an existing store (as every run but
 a user's first does). The cost of a first run on a fresh store is measured separately, by timed
 pipeline runs that each get a new, empty store (--fresh-store-runs).
 
-    python bench/quickstart_overhead.py [--repeats 3] [--backend jax] [--with-keras-seed]
+    python bench/quickstart_overhead.py [--repeats 3] [--backend jax] [--with-keras-seed] [--with-file-store]
 
 Results also go to bench/results/quickstart_overhead-<backend>-<time>.json (gitignored).
 Standard library only (no psutil).
