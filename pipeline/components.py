@@ -100,10 +100,6 @@ def parameters(entry: Entry) -> dict[str, inspect.Parameter]:
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def accepts(entry: Entry, arg: str) -> bool:
-    return arg in parameters(entry)
-
-
 def check(registry: Registry, spec: Any, path: Path, problems: list[Problem],
           *, reserved: tuple[str, ...] = ()) -> Checked | None:
     """Check `spec` against `registry`; append what is wrong to `problems` (None if unusable)."""

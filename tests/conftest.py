@@ -17,6 +17,21 @@ from pipeline.plugins import load_plugins  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes"
 
+#: The smallest valid recipe, for tests that edit one thing in it.
+MINIMAL_RECIPE = """\
+seed: 1
+data:
+  source: {type: mnist1d}
+  split: {val: 0.2}
+model:
+  layers:
+    - {type: flatten}
+    - {type: dense, units: 10}
+train:
+  epochs: 2
+  loss: sparse_categorical_crossentropy
+"""
+
 load_plugins()
 
 

@@ -85,6 +85,13 @@ def test_smoothed_early_stopping_stops_later_and_restores_the_best_smoothed_epoc
     assert best_epoch > int(np.argmin(NOISY[:4]))
 
 
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
+    cb = callback({"type": "early_stopping", "patience": 2})
+    stopped, model = drive(cb, [1.0, 0.5, 0.6, 0.7, 0.8, 0.9])
+    assert stopped == 3  # best at epoch 1, two epochs without improvement
+    assert model.get_weights()[0][0, 0] == 1.0  # the weights of epoch 1
+
+
 def test_smoothing_zero_is_keras_early_stopping():
     ours = callback({"type": "early_stopping", "patience": 3})
     plain = keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)

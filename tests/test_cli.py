@@ -13,22 +13,12 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
+from tests.conftest import MINIMAL_RECIPE, REPO
+from tests.conftest import RECIPES as RECIPE_DIR
 
-VALID = """\
-seed: 1
-data:
-  source: {type: mnist1d}
-  split: {val: 0.2}
-model:
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 10}
-train:
-  epochs: 2
-  loss: sparse_categorical_crossentropy
-"""
+RECIPES = sorted(RECIPE_DIR.glob("*.yaml"))
+
+VALID = MINIMAL_RECIPE
 
 
 def pipeline(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:

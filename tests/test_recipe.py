@@ -9,25 +9,20 @@ import pytest
 
 from pipeline import registries
 from pipeline.components import parameters
-from pipeline.recipe import Location, RecipeError, format_path, load_recipe, resolve_recipe
+from pipeline.recipe import (
+    Location,
+    RecipeError,
+    format_path,
+    load_recipe,
+    resolve_recipe,
+)
 from pipeline.recipe.loader import parse_yaml
 from pipeline.recipe.schema import Recipe, Train
+from tests.conftest import MINIMAL_RECIPE
 
 SUFFIX = "(plugins add more: pipeline plugins)"
 
-BASE = """\
-seed: 1
-data:
-  source: {type: mnist1d}
-  split: {val: 0.2}
-model:
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 10}
-train:
-  epochs: 2
-  loss: sparse_categorical_crossentropy
-"""
+BASE = MINIMAL_RECIPE
 
 
 def recipe_error(file, overrides=()) -> RecipeError:
