@@ -60,8 +60,13 @@ def _class_balance(y: np.ndarray) -> str:
     return " ".join(f"{v}:{c}" for v, c in zip(values, counts))
 
 
-def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> RunResult:
-    """Train and evaluate `loaded`; the MLflow run ends FINISHED, or FAILED with the error recorded."""
+def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
+        parent_run_id: str | None = None, run_name: str | None = None) -> RunResult:
+    """Train and evaluate `loaded`; the MLflow run ends FINISHED, or FAILED with the error recorded.
+
+    `parent_run_id` makes it a nested run of that run (a fold, a search trial), shown under it in
+    the MLflow UI; it works across processes since it is only the `mlflow.parentRunId` tag.
+    """
     recipe = loaded.plan.recipe
     backends.activate(loaded.resolved["backend"])
     import mlflow
@@ -72,8 +77,10 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> Ru
     tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
             **tracking.versions(), **recipe.track.tags,
             "plugins": ", ".join(sorted(str(p) for p in loaded.plan.providers))}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=recipe.track.run_name or recipe.name,
-                          tags=tags) as active:
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name or recipe.track.run_name or recipe.name,
+                          tags=tags, nested=parent_run_id is not None) as active:
         run_id = active.info.run_id
         model = None
         from pipeline.metrics_logger import MLflowMetricsLogger
