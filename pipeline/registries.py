@@ -33,10 +33,11 @@ metrics = Registry("metrics")
 callbacks = Registry("callbacks")
 datasets = Registry("datasets")
 preprocessors = Registry("preprocessors")
+mixers = Registry("mixers")  # batch mixing of training examples and labels (data.mix)
 
 ALL: dict[str, Registry] = {r.kind: r for r in (
     layers, activations, initializers, regularizers, constraints, optimizers, schedules,
-    losses, metrics, callbacks, datasets, preprocessors)}
+    losses, metrics, callbacks, datasets, preprocessors, mixers)}
 
 Activation = Annotated[Any, Ref("activations")]
 Initializer = Annotated[Any, Ref("initializers")]

@@ -36,6 +36,9 @@ def prepare_data(loaded: LoadedRecipe):
     split_cfg = plan.recipe.data.split
     splits = split_dataset(data, val=split_cfg.val, test=split_cfg.test, stratify=split_cfg.stratify,
                            seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed)
+    from pipeline.data.training_data import make_long_tailed
+
+    make_long_tailed(splits, plan.recipe.data.imbalance_ratio, plan.recipe.seed)  # demo data only
     for step in (build(p) for p in plan.preprocess):
         step.fit(splits.x_train)
         splits.x_train, splits.x_val, splits.x_test = (
@@ -127,13 +130,17 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
     train = loaded.plan.recipe.train
     # The logger goes first (after callbacks that only add to the logs, e.g. the learning rate) so an
     # epoch's metrics are recorded even if a later callback stops the run.
+    from pipeline.data.training_data import fit_data  # arrays or the training feed (mix, oversampling)
+
+    data = fit_data(loaded.plan, splits, classes=model.output_shape[-1], seed=loaded.plan.recipe.seed)
+    if data.params:
+        mlflow.log_params(data.params)
     started = time.perf_counter()
-    model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-              epochs=train.epochs, batch_size=train.batch_size, verbose=train.verbose,
+    model.fit(**data.train, validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
               callbacks=build_callbacks(loaded.plan, logger))
     fit_seconds = time.perf_counter() - started
     # The test split is read here, once, after training and model selection are over.
-    scores = model.evaluate(splits.x_test, splits.y_test, batch_size=train.batch_size, verbose=0,
+    scores = model.evaluate(splits.x_test, data.y_test, batch_size=train.batch_size, verbose=0,
                             return_dict=True)
     test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
     mlflow.log_metrics({**test_metrics, "fit_time_s": fit_seconds})

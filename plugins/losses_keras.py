@@ -54,7 +54,7 @@ class MulticlassHinge(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="pipeline")
 class FocalLoss(keras.losses.Loss):
-    """Focal loss -alpha_t (1 - p_t)^gamma log p_t (Lin et al. 2017) with integer class labels.
+    """Focal loss -alpha_t (1 - p_t)^gamma log p_t (Lin et al. 2017) with integer (or soft) class labels.
 
     p_t is the predicted probability of the true class (softmax over the classes; sigmoid with
     one output unit). gamma = 0 is cross-entropy; gamma > 0 shrinks the loss of examples already
@@ -76,8 +76,10 @@ class FocalLoss(keras.losses.Loss):
             None if alpha is None else float(alpha)
         self.from_logits = bool(from_logits)
 
-    def _log_p_true(self, labels, y_pred):
-        """log p_t, and the one-hot encoding of the labels (2 columns in the binary case)."""
+    def _log_probs_and_truth(self, y_true, y_pred):
+        """(batch, C) log-probabilities and label rows (2 columns, negative then positive, with one
+        output unit). Integer labels become one-hot rows; float rows of the scores' shape (soft
+        labels, e.g. from mixup) are used as they are."""
         eps = keras.config.epsilon()
         if y_pred.shape[-1] == 1:
             z = ops.squeeze(y_pred, axis=-1)
@@ -86,33 +88,33 @@ class FocalLoss(keras.losses.Loss):
             else:
                 z = ops.clip(z, eps, 1.0 - eps)
                 log_pos, log_neg = ops.log(z), ops.log(1.0 - z)
-            positive = ops.cast(labels, y_pred.dtype)
-            truth = ops.stack([1.0 - positive, positive], axis=-1)
-            return positive * log_pos + (1.0 - positive) * log_neg, truth
+            y = ops.cast(ops.reshape(y_true, ops.shape(z)), y_pred.dtype)
+            return ops.stack([log_neg, log_pos], axis=-1), ops.stack([1.0 - y, y], axis=-1)
         if self.from_logits:
             log_probs = ops.log_softmax(y_pred, axis=-1)
         else:
             probs = y_pred / ops.sum(y_pred, axis=-1, keepdims=True)
             log_probs = ops.log(ops.clip(probs, eps, 1.0 - eps))
-        truth = ops.one_hot(labels, y_pred.shape[-1], dtype=y_pred.dtype)
-        return ops.sum(log_probs * truth, axis=-1), truth
+        if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == y_pred.shape[-1]:
+            return log_probs, ops.cast(y_true, y_pred.dtype)
+        return log_probs, ops.one_hot(_class_ids(y_true, y_pred), y_pred.shape[-1], dtype=y_pred.dtype)
 
     def call(self, y_true, y_pred):
-        labels = _class_ids(y_true, y_pred)
-        log_pt, truth = self._log_p_true(labels, y_pred)
-        loss = -log_pt
-        if self.gamma != 0:  # (1 - p_t)^0 = 1; skipping it also avoids 0 * inf gradients at p_t = 1
+        # -sum_c y_c alpha_c (1 - p_c)^gamma log p_c: with one-hot labels, the true class's term
+        # alone (Lin et al.); with soft labels, each class's term weighted by its label share.
+        log_probs, truth = self._log_probs_and_truth(y_true, y_pred)
+        loss = -log_probs
+        if self.gamma != 0:  # (1 - p)^0 = 1; skipping it also avoids 0 * inf gradients at p = 1
             # clamped away from 0 so that gamma < 1 gets no infinite gradient either
-            modulator = ops.maximum(1.0 - ops.exp(log_pt), keras.config.epsilon())
+            modulator = ops.maximum(1.0 - ops.exp(log_probs), keras.config.epsilon())
             loss = ops.power(modulator, self.gamma) * loss
         if isinstance(self.alpha, list):
-            loss = loss * ops.sum(truth * ops.convert_to_tensor(self.alpha, dtype=loss.dtype), axis=-1)
+            truth = truth * ops.convert_to_tensor(self.alpha, dtype=loss.dtype)
         elif self.alpha is not None and y_pred.shape[-1] == 1:
-            loss = loss * ops.sum(truth * ops.convert_to_tensor([1.0 - self.alpha, self.alpha],
-                                                                dtype=loss.dtype), axis=-1)
+            truth = truth * ops.convert_to_tensor([1.0 - self.alpha, self.alpha], dtype=loss.dtype)
         elif self.alpha is not None:
-            loss = loss * self.alpha
-        return loss
+            truth = truth * self.alpha
+        return ops.sum(truth * loss, axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "alpha": self.alpha,

@@ -56,7 +56,12 @@ def build_metrics(plan: Plan) -> tuple[list, list]:
 
 def compile_model(model, plan: Plan, steps_per_epoch: int) -> None:
     metrics, _ = build_metrics(plan)
-    model.compile(optimizer=build_optimizer(plan, steps_per_epoch), loss=build(plan.loss),
+    loss = build(plan.loss)
+    if plan.mix is not None:  # batch mixing trains on soft labels
+        from pipeline.build.soft_labels import dense_loss, dense_metrics
+
+        loss, metrics = dense_loss(loss), dense_metrics(metrics)
+    model.compile(optimizer=build_optimizer(plan, steps_per_epoch), loss=loss,
                   metrics=metrics, steps_per_execution=plan.recipe.train.steps_per_execution)
 
 
@@ -72,9 +77,13 @@ def build_callbacks(plan: Plan, logger=None) -> list:
 
 
 def log_test_reports(model, plan: Plan, x_test, y_test, batch_size: int) -> list[str]:
-    """Compute the recipe's test-split reports (if any) from one prediction pass over the test
-    split and log their artifacts to the active MLflow run; returns the artifact paths."""
+    """Compute the recipe's test-split reports (if any) and the automatic ones from one prediction
+    pass over the test split and log their artifacts (and metrics) to the active MLflow run;
+    returns the artifact paths."""
+    from pipeline.build.classification_report import automatic_reports  # per-class recall, ROC/PR
+
     _, reports = build_metrics(plan)
+    reports = [*reports, *automatic_reports(y_test)]
     if not reports:
         return []
     import mlflow
@@ -82,6 +91,8 @@ def log_test_reports(model, plan: Plan, x_test, y_test, batch_size: int) -> list
     y_pred = model.predict(x_test, batch_size=batch_size, verbose=0)
     paths = []
     for report in reports:
+        if hasattr(report, "test_split_metrics"):  # numbers, logged as the run's test metrics
+            mlflow.log_metrics(report.test_split_metrics(y_test, y_pred))
         for path, artifact in report.test_split_report(y_test, y_pred).items():
             if hasattr(artifact, "savefig"):  # a matplotlib figure
                 import matplotlib.pyplot as plt

@@ -83,7 +83,24 @@ def check_normalizers(plan) -> list[Problem]:
     return list(problems.values())
 
 
-CHECKS = (check_weight_decay, check_normalizers)
+#: Losses that take rows of class probabilities (sparse cross-entropy is switched to its dense form).
+#: A plugin's loss qualifies when its factory has `accepts_soft_labels = True`.
+SOFT_LABEL_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "focal")
+
+
+def check_soft_labels(plan) -> list[Problem]:
+    """Batch mixing (`data.mix`) makes soft labels: the loss must accept them."""
+    loss = plan.loss
+    if plan.mix is None or loss is None:
+        return []
+    if getattr(loss.entry.factory, "accepts_soft_labels", loss.name in SOFT_LABEL_LOSSES):
+        return []
+    return [Problem(("train", "loss"), (
+        f"data.mix ({plan.mix.name}) trains on soft labels, which loss '{loss.name}' does not take. "
+        f"Expected one of: {', '.join(SOFT_LABEL_LOSSES)}"))]
+
+
+CHECKS = (check_weight_decay, check_normalizers, check_soft_labels)
 
 
 def lint(plan) -> list[Problem]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 Spec = Union[str, dict[str, Any]]
 Backend = Literal["jax", "tensorflow", "torch"]
@@ -30,10 +30,28 @@ class Split(Section):
         return self
 
 
+class Imbalance(Section):
+    """How training counters class imbalance (`pipeline/data/imbalance.py`): one of the two."""
+
+    class_weight: Literal["balanced"] | dict[int, PositiveFloat] | None = None  # balanced: n / (k n_c)
+    oversample: bool = False  # draw every class equally often in each training epoch
+
+    @model_validator(mode="after")
+    def _one_correction(self):
+        if self.class_weight is not None and self.oversample:
+            raise ValueError("class_weight and oversample both correct for imbalance (it would be "
+                             "corrected twice): choose one")
+        return self
+
+
 class Data(Section):
     source: Spec
     split: Split = Split()
     preprocess: list[Spec] = []
+    mix: Spec | None = None  # a mixer (mixup, cutmix, cowmask) for training batches: soft labels
+    imbalance: Imbalance = Imbalance()
+    # demo: keep a long-tailed subset of the TRAINING split, rarest class = ratio x the most common
+    imbalance_ratio: float | None = Field(None, gt=0, le=1)
 
 
 class Model(Section):

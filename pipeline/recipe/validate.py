@@ -47,6 +47,7 @@ class Plan:
     metrics: list[Checked]
     callbacks: list[Checked]
     providers: set = field(default_factory=set)
+    mix: Checked | None = None
 
 
 def _schema_problems(exc: ValidationError) -> list[Problem]:
@@ -125,6 +126,7 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
 
     source = one(R.datasets, "data", "source")
     preprocess = each(R.preprocessors, "data", "preprocess")
+    mix = one(R.mixers, "data", "mix")
     layers, outputs = _plan_model(_section(data, "model") or {}, problems)
     optimizer = one(R.optimizers, "train", "optimizer", default=Train.model_fields["optimizer"].default)
     schedule = one(R.schedules, "train", "schedule")
@@ -139,7 +141,8 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
                 continue
             unique.setdefault((problem.path, problem.message), problem)
         return None, list(unique.values())
-    plan = Plan(recipe, source, preprocess, layers, outputs, optimizer, schedule, loss, metrics, callbacks)
+    plan = Plan(recipe, source, preprocess, layers, outputs, optimizer, schedule, loss, metrics, callbacks,
+                mix=mix)
     plan.providers = {c.entry.provider for c in _all_checked(plan)}
     problems = lint(plan) if run_lint else []  # rules across components (weight decay twice, …)
     return (None, problems) if problems else (plan, [])
@@ -147,7 +150,7 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
 
 def _all_checked(plan: Plan):
     stack = [plan.source, *plan.preprocess, *(lp.layer for lp in plan.layers), plan.optimizer,
-             plan.schedule, plan.loss, *plan.metrics, *plan.callbacks]
+             plan.schedule, plan.loss, *plan.metrics, *plan.callbacks, plan.mix]
     while stack:
         item = stack.pop()
         if isinstance(item, Checked):

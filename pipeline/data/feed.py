@@ -1,0 +1,70 @@
+"""The training feed: batches of the in-memory training split, reshuffled every epoch, optionally
+drawn class-balanced (oversampling) and mixed (mixup / CutMix / CowMask, soft labels).
+
+Used by `model.fit` instead of the arrays when the recipe asks for `data.mix` or
+`data.imbalance.oversample`; validation and test data never pass through it. A
+`keras.utils.PyDataset` over NumPy arrays, so it needs no TensorFlow on any backend. Every random
+choice comes from a generator seeded by (seed, epoch[, batch]): the same recipe gives the same
+batches, whatever order Keras asks for them in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from pipeline.data.imbalance import balanced_indices
+
+
+def label_rows(y: np.ndarray, classes: int) -> np.ndarray:
+    """Integer labels as float rows: one-hot (n, classes), or (n, 1) for one output unit (binary)."""
+    if classes == 1:
+        return y.reshape(-1, 1).astype(np.float32)
+    return np.eye(classes, dtype=np.float32)[y]
+
+
+class TrainingFeed(keras.utils.PyDataset):
+    """Batches of (x, y) for one epoch of training.
+
+    Args:
+        x, y: the training split; y integer class ids when `classes` is given.
+        batch_size: examples per batch (the last one may be smaller).
+        classes: number of classes; labels are then one-hot float rows (needed by `mixer`).
+        mixer: a `plugins.mixers.Mixer` (or any `f(x, y, rng) -> (x, y)`), applied per batch.
+        oversample: draw each epoch class-balanced (see `balanced_indices`) instead of a permutation.
+        seed: seed of every draw.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, *, classes: int | None = None,
+                 mixer=None, oversample: bool = False, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if mixer is not None and classes is None:
+            raise ValueError("Expected `classes` with a mixer: mixing needs one-hot labels.")
+        self.x, self.y = x, y
+        self.batch_size, self.classes = batch_size, classes
+        self.mixer, self.oversample, self.seed = mixer, oversample, seed
+        self.labels = y if classes is None else label_rows(y, classes)
+        self.epoch = 0
+        self.order = self._order()
+
+    def _order(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.oversample:
+            return balanced_indices(self.y, len(self.y), rng)
+        return rng.permutation(len(self.y))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.batch_size)
+
+    def __getitem__(self, index: int):
+        picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        x, y = self.x[picked], self.labels[picked]
+        if self.mixer is not None:
+            x, y = self.mixer(x, y, np.random.default_rng([self.seed, self.epoch, index]))
+        return x, y
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self.order = self._order()

@@ -1,0 +1,55 @@
+"""What `model.fit` and `model.evaluate` receive, from the splits and the recipe's `data` section:
+the arrays as they are, or the training feed (mixing, oversampling), class weights, and label rows
+for validation/test when training labels are soft."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.data.imbalance import class_weights, long_tailed
+
+
+@dataclass
+class FitData:
+    train: dict                       # x, y, batch_size or x=feed; class_weight when asked
+    validation: tuple                 # (x_val, y_val)
+    y_test: np.ndarray                # test labels in the form the compiled loss expects
+    params: dict = field(default_factory=dict)  # what to log about it
+
+
+def make_long_tailed(splits, ratio: float | None, seed: int) -> None:
+    """Keep a long-tailed subset of the TRAINING split (`data.imbalance_ratio`), in place.
+
+    Only the training split: validation and test keep the source's class balance, so per-class
+    recall is measured on enough examples of the rare classes, and a gain from class weights or
+    focal loss shows as a gain there (the long-tailed CIFAR convention: long-tailed training set,
+    balanced test set).
+    """
+    if ratio is None:
+        return
+    keep = long_tailed(splits.y_train, ratio, np.random.default_rng(seed))
+    splits.x_train, splits.y_train = splits.x_train[keep], splits.y_train[keep]
+
+
+def fit_data(plan, splits, classes: int, seed: int) -> FitData:
+    """`classes`: the model's output units (the width of label rows)."""
+    from pipeline.components import build
+
+    data, batch_size = plan.recipe.data, plan.recipe.train.batch_size
+    weights = class_weights(splits.y_train, data.imbalance.class_weight)
+    extra = {"class_weight": weights} if weights else {}
+    params = {"data.class_weight": " ".join(f"{c}:{w:.3g}" for c, w in weights.items())} if weights else {}
+    mix = plan.mix
+    if mix is None and not data.imbalance.oversample:
+        return FitData({"x": splits.x_train, "y": splits.y_train, "batch_size": batch_size, **extra},
+                       (splits.x_val, splits.y_val), splits.y_test, params)
+    from pipeline.data.feed import TrainingFeed, label_rows
+
+    feed = TrainingFeed(splits.x_train, splits.y_train, batch_size, classes=classes if mix else None,
+                        mixer=build(mix), oversample=data.imbalance.oversample, seed=seed)
+    if mix is None:
+        return FitData({"x": feed, **extra}, (splits.x_val, splits.y_val), splits.y_test, params)
+    return FitData({"x": feed, **extra}, (splits.x_val, label_rows(splits.y_val, classes)),
+                   label_rows(splits.y_test, classes), params)
