@@ -221,11 +221,20 @@ def _is_preprocessor(obj, name):
     assert np.asarray(out).shape == x.shape and np.isfinite(out).all()
 
 
+def _is_mixer(obj, name):
+    assert callable(obj), f"expected a mixer f(x, y, rng) -> (x, y). Received: {obj!r}"
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(4, 16, 2)).astype("float32"), np.eye(3, dtype="float32")[[0, 1, 2, 0]]
+    x_mixed, y_mixed = obj(x, y, rng)
+    assert x_mixed.shape == x.shape and np.isfinite(x_mixed).all()
+    np.testing.assert_allclose(y_mixed.sum(axis=1), 1, rtol=1e-6)
+
+
 KIND_CHECKS = {
     "layers": _is_layer, "activations": _is_activation, "initializers": _is_initializer,
     "regularizers": _is_regularizer, "constraints": _is_constraint, "optimizers": _is_optimizer,
     "schedules": _is_schedule, "losses": _is_loss, "metrics": _is_metric, "callbacks": _is_callback,
-    "datasets": _is_dataset, "preprocessors": _is_preprocessor,
+    "datasets": _is_dataset, "preprocessors": _is_preprocessor, "mixers": _is_mixer,
 }
 
 
