@@ -69,7 +69,7 @@ class CutMix(Mixer):
         for mask, s in zip(masks, share):
             box = []
             for length in sizes:
-                side = int(round(length * s ** (1 / len(sizes))))
+                side = round(length * s ** (1 / len(sizes)))
                 centre = rng.integers(length)
                 box.append(slice(max(centre - side // 2, 0), min(centre - side // 2 + side, length)))
             mask[tuple(box)] = 1

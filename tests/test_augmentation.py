@@ -17,7 +17,7 @@ AUGMENTATIONS = {
     "random_translation": (IMAGE, {"height_factor": 0.3, "width_factor": 0.3}),
     "random_rotation": (IMAGE, {"factor": 0.2}),
     "random_zoom": (IMAGE, {"height_factor": 0.3}),
-    "random_shear": (IMAGE, {"x_factor": 0.3, "y_factor": 0.3}),
+    "random_shear": (IMAGE, {"shear": 0.1}),
     "random_crop": (IMAGE, {"padding": 3}),
     "random_shift": (SEQUENCE, {"max_shift": 5}),
     "random_time_scale": (SEQUENCE, {"factor": 0.3}),

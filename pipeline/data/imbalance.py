@@ -53,6 +53,6 @@ def long_tailed(y: np.ndarray, ratio: float, rng: np.random.Generator) -> np.nda
     n = min(np.sum(y == c) for c in classes)
     keep = []
     for rank, c in enumerate(classes):
-        count = max(1, int(round(n * ratio ** (rank / max(len(classes) - 1, 1)))))
+        count = max(1, round(n * ratio ** (rank / max(len(classes) - 1, 1))))
         keep.append(rng.choice(np.flatnonzero(y == c), count, replace=False))
     return np.sort(np.concatenate(keep))

@@ -23,6 +23,12 @@ Interpolation = Literal["nearest", "bilinear"]
 Factor = float | tuple[float, float]
 
 
+def _listed(value):
+    """Ranges go to Keras as lists: a saved config comes back from JSON with lists, so a tuple
+    would not reload to an equal config."""
+    return list(value) if isinstance(value, tuple) else value
+
+
 # -- geometry: Keras layers ----------------------------------------------------------------------------
 @layers.register("random_flip")
 def random_flip(mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal",
@@ -63,16 +69,6 @@ def random_zoom(height_factor: float = 0.1, width_factor: float | None = None, f
                                    interpolation=interpolation, seed=seed, name=name)
 
 
-@layers.register("random_shear")
-def random_shear(x_factor: float = 0.1, y_factor: float = 0.1, fill_mode: FillMode = "constant",
-                 interpolation: Interpolation = "bilinear", seed: int | None = None, name: str | None = None):
-    """Shears images along x and y by up to the given factors, in training only (Keras RandomShear)."""
-    import keras
-
-    return keras.layers.RandomShear(x_factor, y_factor, fill_mode=fill_mode, interpolation=interpolation,
-                                    seed=seed, name=name)
-
-
 # -- geometry: written here ----------------------------------------------------------------------------
 @layers.register("random_crop")
 def random_crop(padding: int = 4, seed: int | None = None, name: str | None = None):
@@ -110,6 +106,18 @@ def random_affine(rotation: float = 0.05, translation: float = 0.1, scale: float
                         fill_mode=fill_mode, interpolation=interpolation, seed=seed, name=name)
 
 
+@layers.register("random_shear")
+def random_shear(shear: float = 0.05, fill_mode: FillMode = "constant", interpolation: Interpolation = "bilinear",
+                 seed: int | None = None, name: str | None = None):
+    """Shears images along x and y by angles up to ±shear of a full turn, in training only (`random_affine` with shear alone)."""
+    # Not Keras' RandomShear: in Keras 3.15 its saved config does not reload (it stores the factor
+    # as (-f, f), which its own constructor refuses), so a model holding it could not be loaded.
+    from plugins.layers.augmentation_keras import RandomAffine
+
+    return RandomAffine(rotation=0.0, translation=0.0, scale=0.0, shear=shear, fill_mode=fill_mode,
+                        interpolation=interpolation, seed=seed, name=name)
+
+
 @layers.register("random_resized_crop")
 def random_resized_crop(scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (0.75, 1.3333),
                         interpolation: Interpolation = "bilinear", seed: int | None = None, name: str | None = None):
@@ -126,7 +134,7 @@ def random_erasing(factor: Factor = 1.0, scale: tuple[float, float] = (0.02, 0.3
     """Erases a random rectangle (size range `scale`) with probability `factor`; Gaussian-noise fill unless fill_value (cutout: 0), in training only (Keras RandomErasing)."""
     import keras
 
-    return keras.layers.RandomErasing(factor=factor, scale=scale, fill_value=fill_value, value_range=value_range,
+    return keras.layers.RandomErasing(factor=_listed(factor), scale=_listed(scale), fill_value=fill_value, value_range=_listed(value_range),
                                       seed=seed, name=name)
 
 
@@ -137,7 +145,7 @@ def random_brightness(factor: Factor = 0.2, value_range: tuple[float, float] = (
     """Adds a random offset of up to ±factor × the value range to each image, in training only (Keras RandomBrightness)."""
     import keras
 
-    return keras.layers.RandomBrightness(factor, value_range=value_range, seed=seed, name=name)
+    return keras.layers.RandomBrightness(_listed(factor), value_range=_listed(value_range), seed=seed, name=name)
 
 
 @layers.register("random_contrast")
@@ -146,7 +154,7 @@ def random_contrast(factor: Factor = 0.2, value_range: tuple[float, float] = (0.
     """Scales each image's deviation from its mean by a random factor in [1-factor, 1+factor], in training only (Keras RandomContrast)."""
     import keras
 
-    return keras.layers.RandomContrast(factor, value_range=value_range, seed=seed, name=name)
+    return keras.layers.RandomContrast(_listed(factor), value_range=_listed(value_range), seed=seed, name=name)
 
 
 @layers.register("random_saturation")
@@ -155,7 +163,7 @@ def random_saturation(factor: Factor = (0.3, 0.7), value_range: tuple[float, flo
     """Changes colour saturation by a factor drawn from `factor` (0.5 unchanged, 0 grey, 1 fully saturated), in training only (Keras RandomSaturation); RGB."""
     import keras
 
-    return keras.layers.RandomSaturation(factor, value_range=value_range, seed=seed, name=name)
+    return keras.layers.RandomSaturation(_listed(factor), value_range=_listed(value_range), seed=seed, name=name)
 
 
 @layers.register("random_hue")
@@ -164,7 +172,7 @@ def random_hue(factor: Factor = 0.1, value_range: tuple[float, float] = (0.0, 25
     """Rotates the hue by a random amount drawn from [0, factor] (0 = unchanged), in training only (Keras RandomHue); RGB."""
     import keras
 
-    return keras.layers.RandomHue(factor, value_range=value_range, seed=seed, name=name)
+    return keras.layers.RandomHue(_listed(factor), value_range=_listed(value_range), seed=seed, name=name)
 
 
 @layers.register("random_color_jitter", aliases=("color_jitter",))
@@ -175,6 +183,6 @@ def random_color_jitter(brightness: Factor | None = 0.2, contrast: Factor | None
     """Random brightness, contrast, saturation and hue in one layer (each skipped when None), in training only (Keras RandomColorJitter)."""
     import keras
 
-    return keras.layers.RandomColorJitter(value_range=value_range, brightness_factor=brightness,
-                                          contrast_factor=contrast, saturation_factor=saturation,
-                                          hue_factor=hue, seed=seed, name=name)
+    return keras.layers.RandomColorJitter(value_range=_listed(value_range), brightness_factor=_listed(brightness),
+                                          contrast_factor=_listed(contrast), saturation_factor=_listed(saturation),
+                                          hue_factor=_listed(hue), seed=seed, name=name)
