@@ -31,6 +31,7 @@ RECIPE_KEYS: dict[str, str] = {
     "callbacks": "`train.callbacks: [...]`",
     "datasets": "`data.source:`",
     "preprocessors": "`data.preprocess: [...]` (fitted on the training split only)",
+    "mixers": "`data.mix:` (training batches only; labels become soft)",
 }
 
 HEADER = """\
