@@ -128,13 +128,13 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
     from pipeline.build.training import build_callbacks, log_test_reports
 
     train = loaded.plan.recipe.train
-    # The logger goes first (after callbacks that only add to the logs, e.g. the learning rate) so an
-    # epoch's metrics are recorded even if a later callback stops the run.
     from pipeline.data.training_data import fit_data  # arrays or the training feed (mix, oversampling)
 
     data = fit_data(loaded.plan, splits, classes=model.output_shape[-1], seed=loaded.plan.recipe.seed)
     if data.params:
         mlflow.log_params(data.params)
+    # The logger goes first (after callbacks that only add to the logs, e.g. the learning rate) so an
+    # epoch's metrics are recorded even if a later callback stops the run.
     started = time.perf_counter()
     model.fit(**data.train, validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
               callbacks=build_callbacks(loaded.plan, logger))
