@@ -96,11 +96,20 @@ def _show(args) -> int:
 
 def _run(args) -> int:
     loaded = _load(args)
+    from pipeline.recipe import RecipeError, locate
     from pipeline.train import run
 
     print(f"recipe {args.recipe} (hash {loaded.hash}) on backend {loaded.resolved['backend']}", flush=True)
+    split = loaded.plan.recipe.data.split
     try:
-        run(loaded, tracking_uri=args.tracking_uri)
+        if split.kfold and split.fold is None:  # cross-validation: one nested run per fold
+            from pipeline.kfold import run_kfold
+
+            run_kfold(loaded, tracking_uri=args.tracking_uri)
+        else:
+            run(loaded, tracking_uri=args.tracking_uri)
+    except RecipeError as exc:  # found while building (e.g. an empty image folder): point at the recipe
+        raise RecipeError([locate(p, loaded.marks) for p in exc.problems]) from None
     except KeyboardInterrupt:
         print("interrupted: the MLflow run is marked KILLED", file=sys.stderr)
         return EXIT_FAILED
