@@ -138,7 +138,7 @@ train:
   verbose: 0
   loss: {{type: sparse_categorical_crossentropy, from_logits: true}}
   metrics: [accuracy]
-track: {{experiment: folder}}
+track: {{experiment: folder, log_model: false}}
 """
 
 

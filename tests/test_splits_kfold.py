@@ -103,12 +103,12 @@ model:
     - {type: flatten}
     - {type: dense, units: 10}
 train:
-  epochs: 2
+  epochs: 1
   batch_size: 64
   verbose: 0
   loss: {type: sparse_categorical_crossentropy, from_logits: true}
   metrics: [accuracy]
-track: {experiment: cv}
+track: {experiment: cv, log_model: false}
 """
 
 
