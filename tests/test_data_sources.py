@@ -22,7 +22,7 @@ def source(spec):
 def test_csv_with_header_maps_string_labels_in_sorted_order(tmp_path):
     path = tmp_path / "pets.csv"
     path.write_text("weight,species,height\n4.5,cat,30\n30,dog,60\n5,cat,25\n0.1,mouse,5\n")
-    data = source({"type": "csv", "path": str(path), "label_column": "species"})
+    data = source({"type": "csv", "file": str(path), "label_column": "species"})
     np.testing.assert_array_equal(data.x, np.float32([[4.5, 30], [30, 60], [5, 25], [0.1, 5]]))
     assert data.x.dtype == np.float32
     np.testing.assert_array_equal(data.y, [0, 1, 0, 2])  # cat, dog, mouse: sorted
@@ -32,24 +32,24 @@ def test_csv_with_header_maps_string_labels_in_sorted_order(tmp_path):
 def test_csv_without_header_is_detected_and_keeps_integer_labels(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("1,2,0\n3,4,2\n5,6,1\n")
-    data = source({"type": "csv", "path": str(path)})  # last column, no header row
+    data = source({"type": "csv", "file": str(path)})  # last column, no header row
     np.testing.assert_array_equal(data.x, [[1, 2], [3, 4], [5, 6]])
     np.testing.assert_array_equal(data.y, [0, 2, 1])
     assert data.num_classes == 3 and data.info == {}
     with_header = tmp_path / "h.csv"
     with_header.write_text("a,b,label\n1,2,0\n3,4,1\n")
-    assert len(source({"type": "csv", "path": str(with_header), "label_column": 2}).x) == 2
+    assert len(source({"type": "csv", "file": str(with_header), "label_column": 2}).x) == 2
 
 
 def test_csv_test_file_uses_the_training_label_map_and_bad_cells_name_the_line(tmp_path):
     train, test = tmp_path / "train.csv", tmp_path / "test.csv"
     train.write_text("x,y\n1,b\n2,c\n")
     test.write_text("x,y\n3,c\n4,b\n")
-    data = source({"type": "csv", "path": str(train), "label_column": "y", "test_path": str(test)})
+    data = source({"type": "csv", "file": str(train), "label_column": "y", "test_file": str(test)})
     np.testing.assert_array_equal(data.y_test, [1, 0])
     train.write_text("x,y\n1,b\noops,c\n")
     with pytest.raises(ValueError, match=r"train.csv:3: expected numeric feature values. Received: 'oops'"):
-        source({"type": "csv", "path": str(train), "label_column": "y"})
+        source({"type": "csv", "file": str(train), "label_column": "y"})
 
 
 # -- .npy --------------------------------------------------------------------------------------------
