@@ -83,13 +83,16 @@ def _show(args) -> int:
     print(yaml.safe_dump(loaded.resolved, sort_keys=False).rstrip())
     print(f"# recipe hash: {loaded.hash}\n")
     from pipeline import backend
-    from pipeline.components import build
 
     backend.activate(loaded.resolved["backend"])
     from pipeline.build.model import build_model
+    from pipeline.kfold import fold_recipe
+    from pipeline.train import prepare_data
 
-    data = build(loaded.plan.source)
-    model = build_model(loaded.plan.layers, loaded.plan.outputs, data.x.shape[1:], name=loaded.plan.recipe.name)
+    split = loaded.plan.recipe.data.split
+    _, splits = prepare_data(fold_recipe(loaded, 0) if split.kfold and split.fold is None else loaded)
+    shape = splits.x_train.shape[1:]  # what the model reads: after preprocessing (e.g. PCA)
+    model = build_model(loaded.plan.layers, loaded.plan.outputs, shape, name=loaded.plan.recipe.name)
     model.summary(line_length=120, print_fn=lambda line, *a, **k: print(line))
     return EXIT_OK
 

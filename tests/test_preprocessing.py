@@ -184,3 +184,12 @@ def test_saved_model_takes_raw_inputs_and_reproduces_the_runs_test_numbers(track
     scores = model.evaluate(raw.x_test, raw.y_test, verbose=0, return_dict=True)
     assert scores["accuracy"] == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
     assert scores["loss"] == pytest.approx(run.data.metrics["test_loss"], rel=1e-4)
+
+
+def test_show_builds_the_model_on_the_preprocessed_shape(capsys):
+    from tests.conftest import RECIPES
+
+    assert main(["show", str(RECIPES / "digits-pca-whitening.yaml")]) == 0
+    out = capsys.readouterr().out
+    k = prepare_data(load_recipe(RECIPES / "digits-pca-whitening.yaml"))[1].x_train.shape[1]
+    assert f"(None, {k})" in out and k < 64  # the PCA features, not the 8x8 pixels
