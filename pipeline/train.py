@@ -104,7 +104,8 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
 
             _log_artifacts(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
                            result.history, recipe.track.log_model)
-            echo("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
+            echo(("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
+                  if result.test_metrics else "test split not evaluated (k-fold)")
                  + f"  (training took {result.fit_seconds:.1f} s)")
             echo(f"MLflow run id: {run_id} (experiment '{recipe.track.experiment}', {uri})")
             return result

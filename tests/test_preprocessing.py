@@ -193,3 +193,15 @@ def test_show_builds_the_model_on_the_preprocessed_shape(capsys):
     out = capsys.readouterr().out
     k = prepare_data(load_recipe(RECIPES / "digits-pca-whitening.yaml"))[1].x_train.shape[1]
     assert f"(None, {k})" in out and k < 64  # the PCA features, not the 8x8 pixels
+
+
+def test_a_step_without_a_layer_leaves_the_saved_model_on_preprocessed_inputs(capsys):
+    from pipeline.data.preprocess_keras import with_preprocessing
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    assert with_preprocessing(model, [Spy()], (3,)) is model
+    assert "have no layer()" in capsys.readouterr().err
+    wrapped = with_preprocessing(model, [step("min_max").fit(np.float32([[0, 0, 0], [2, 4, 8]]))], (3,))
+    np.testing.assert_allclose(to_np(wrapped(np.float32([[1, 2, 4]]))), to_np(model(np.float32([[0.5, 0.5, 0.5]]))),
+                               rtol=1e-6)

@@ -58,7 +58,7 @@ def _npy_file(name: str, array):
 def _image_folder(tmp_path) -> str:
     from PIL import Image
 
-    for c, colour in enumerate(("red", "blue")):
+    for colour in ("red", "blue"):
         (tmp_path / "images" / colour).mkdir(parents=True)
         for i in range(3):
             Image.new("RGB", (5, 4), colour).save(tmp_path / "images" / colour / f"{i}.png")

@@ -172,6 +172,8 @@ def log_preprocessing(steps: list) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         for i, step in enumerate(steps):
+            if not hasattr(step, "state"):  # a third-party step that keeps no statistics to show
+                continue
             buffer = io.BytesIO()
             np.savez(buffer, **{k: v for k, v in step.state().items() if v is not None})
             path = Path(tmp) / f"{i}-{type(step).__name__.lower()}.npz"

@@ -75,8 +75,19 @@ class Projection(keras.layers.Layer):
 
 
 def with_preprocessing(model, steps, raw_shape, dtype="float32"):
-    """`model` with the fitted `steps` in front of it, as one model taking raw inputs."""
+    """`model` with the fitted `steps` in front of it, as one model taking raw inputs.
+
+    A step without `layer()` (e.g. a third-party preprocessor) cannot be saved: the model is then
+    returned alone, taking preprocessed inputs, and a message says so.
+    """
     if not steps:
+        return model
+    missing = [type(s).__name__ for s in steps if not hasattr(s, "layer")]
+    if missing:
+        import sys
+
+        print(f"note: preprocessing steps {missing} have no layer(): the saved model takes preprocessed "
+              f"inputs, not raw ones", file=sys.stderr)
         return model
     inputs = keras.Input(raw_shape, dtype=dtype, name="raw_inputs")
     x = inputs
