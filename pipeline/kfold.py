@@ -22,7 +22,7 @@ from pipeline.recipe.validate import plan_recipe
 class KFoldResult:
     run_id: str  # the parent run
     fold_run_ids: list[str]
-    fold_metrics: list[dict[str, float]]  # each fold's validation metrics at its last epoch
+    fold_metrics: list[dict[str, float]]  # each fold's final model evaluated on its held-out fold
     summary: dict[str, float]  # <metric>_mean and <metric>_std over the folds
 
 
@@ -78,8 +78,10 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print)
             result = run(fold_recipe(loaded, fold), tracking_uri=uri, echo=echo,
                          parent_run_id=parent_id, run_name=f"{name}-fold{fold}")
             run_ids.append(result.run_id)
-            fold_metrics.append({m: values[-1] for m, values in result.history.items()
-                                 if m.startswith("val_") and values})
+            # the fold's model as kept (early stopping may have restored its best epoch) on its fold
+            metrics = mlflow.get_run(result.run_id).data.metrics
+            fold_metrics.append({m.removeprefix("final_"): v for m, v in metrics.items()
+                                 if m.startswith("final_val_")})
         fingerprint = mlflow.get_run(run_ids[0]).data.tags.get("data.fingerprint", "")
         summary = summarize(fold_metrics)
         mlflow.set_tags({"data.fingerprint": fingerprint, "recipe.id": stable_hash(loaded.hash, fingerprint)})

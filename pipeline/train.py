@@ -136,6 +136,10 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
         test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
         # end-of-run reports on the test split (e.g. the confusion matrix), logged as artifacts
         log_test_reports(model, loaded.plan, splits.x_test, splits.y_test, train.batch_size)
+    else:  # a k-fold fold: the model as kept (best weights, if restored) on its held-out fold
+        scores = model.evaluate(splits.x_val, splits.y_val, batch_size=train.batch_size, verbose=0,
+                                return_dict=True)
+        mlflow.log_metrics({f"final_val_{k}": float(v) for k, v in scores.items()})
     mlflow.log_metrics({**test_metrics, "fit_time_s": fit_seconds})
     return RunResult(logger.run_id, test_metrics, logger.history, fit_seconds)
 
