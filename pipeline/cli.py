@@ -83,24 +83,36 @@ def _show(args) -> int:
     print(yaml.safe_dump(loaded.resolved, sort_keys=False).rstrip())
     print(f"# recipe hash: {loaded.hash}\n")
     from pipeline import backend
-    from pipeline.components import build
 
     backend.activate(loaded.resolved["backend"])
     from pipeline.build.model import build_model
+    from pipeline.kfold import fold_recipe
+    from pipeline.train import prepare_data
 
-    data = build(loaded.plan.source)
-    model = build_model(loaded.plan.layers, loaded.plan.outputs, data.x.shape[1:], name=loaded.plan.recipe.name)
+    split = loaded.plan.recipe.data.split
+    _, splits = prepare_data(fold_recipe(loaded, 0) if split.kfold and split.fold is None else loaded)
+    shape = splits.x_train.shape[1:]  # what the model reads: after preprocessing (e.g. PCA)
+    model = build_model(loaded.plan.layers, loaded.plan.outputs, shape, name=loaded.plan.recipe.name)
     model.summary(line_length=120, print_fn=lambda line, *a, **k: print(line))
     return EXIT_OK
 
 
 def _run(args) -> int:
     loaded = _load(args)
+    from pipeline.recipe import RecipeError, locate
     from pipeline.train import run
 
     print(f"recipe {args.recipe} (hash {loaded.hash}) on backend {loaded.resolved['backend']}", flush=True)
+    split = loaded.plan.recipe.data.split
     try:
-        run(loaded, tracking_uri=args.tracking_uri)
+        if split.kfold and split.fold is None:  # cross-validation: one nested run per fold
+            from pipeline.kfold import run_kfold
+
+            run_kfold(loaded, tracking_uri=args.tracking_uri)
+        else:
+            run(loaded, tracking_uri=args.tracking_uri)
+    except RecipeError as exc:  # found while building (e.g. an empty image folder): point at the recipe
+        raise RecipeError([locate(p, loaded.marks) for p in exc.problems]) from None
     except KeyboardInterrupt:
         print("interrupted: the MLflow run is marked KILLED", file=sys.stderr)
         return EXIT_FAILED

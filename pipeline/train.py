@@ -10,12 +10,11 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from pipeline import backend as backends
 from pipeline import tracking
 from pipeline.components import build
-from pipeline.data.split import Splits, split_dataset
+from pipeline.data.preprocess import fit_preprocessing, log_preprocessing
+from pipeline.data.split import Splits, class_balance, split_dataset
 from pipeline.keras_compat import save_model, set_seed
 from pipeline.recipe import LoadedRecipe
 from pipeline.recipe.hashing import stable_hash
@@ -35,14 +34,12 @@ def prepare_data(loaded: LoadedRecipe):
     data = build(plan.source)
     split_cfg = plan.recipe.data.split
     splits = split_dataset(data, val=split_cfg.val, test=split_cfg.test, stratify=split_cfg.stratify,
-                           seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed)
+                           seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed,
+                           kfold=split_cfg.kfold, fold=split_cfg.fold)
     from pipeline.data.training_data import make_long_tailed
 
     make_long_tailed(splits, plan.recipe.data.imbalance_ratio, plan.recipe.seed)  # demo data only
-    for step in (build(p) for p in plan.preprocess):
-        step.fit(splits.x_train)
-        splits.x_train, splits.x_val, splits.x_test = (
-            step.transform(splits.x_train), step.transform(splits.x_val), step.transform(splits.x_test))
+    fit_preprocessing(splits, [build(p) for p in plan.preprocess])  # training split only
     return data, splits
 
 
@@ -54,13 +51,6 @@ def build_compiled_model(loaded: LoadedRecipe, input_shape, steps_per_epoch: int
     model = build_model(plan.layers, plan.outputs, input_shape, name=plan.recipe.name)
     compile_model(model, plan, steps_per_epoch)
     return model
-
-
-def _class_balance(y: np.ndarray) -> str:
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        return "n/a"
-    values, counts = np.unique(y, return_counts=True)
-    return " ".join(f"{v}:{c}" for v, c in zip(values, counts))
 
 
 def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
@@ -99,7 +89,9 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             mlflow.set_tags({"data.fingerprint": fingerprint,
                              "recipe.id": stable_hash(loaded.hash, fingerprint)})
             mlflow.log_params({f"data.size.{k}": v for k, v in splits.sizes().items()}
-                              | {"data.balance.train": _class_balance(splits.y_train)})
+                              | {f"data.balance.{k}": class_balance(getattr(splits, f"y_{k}")) for k in splits.sizes()}
+                              | {f"data.{k}": v for k, v in data.info.items()})
+            log_preprocessing(splits.preprocessors)
             steps_per_epoch = math.ceil(len(splits.x_train) / recipe.train.batch_size)
             model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch)
             from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
@@ -111,8 +103,12 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
 
                 mlflow.log_param("train.optimizer.learning_rate_used", learning_rate_used(loaded.plan))
             result = _fit_and_evaluate(model, loaded, splits, logger)
-            _log_artifacts(model, result.history, recipe.track.log_model)
-            echo("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
+            from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
+
+            _log_artifacts(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
+                           result.history, recipe.track.log_model)
+            echo(("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
+                  if result.test_metrics else "test split not evaluated (k-fold)")
                  + f"  (training took {result.fit_seconds:.1f} s)")
             echo(f"MLflow run id: {run_id} (experiment '{recipe.track.experiment}', {uri})")
             return result
@@ -139,13 +135,19 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
     model.fit(**data.train, validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
               callbacks=build_callbacks(loaded.plan, logger))
     fit_seconds = time.perf_counter() - started
-    # The test split is read here, once, after training and model selection are over.
-    scores = model.evaluate(splits.x_test, data.y_test, batch_size=train.batch_size, verbose=0,
-                            return_dict=True)
-    test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
+    test_metrics = {}
+    if len(splits.x_test):  # empty in a k-fold run: cross-validation leaves the test split alone
+        # The test split is read here, once, after training and model selection are over.
+        scores = model.evaluate(splits.x_test, data.y_test, batch_size=train.batch_size, verbose=0,
+                                return_dict=True)
+        test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
+        # end-of-run reports on the test split (e.g. the confusion matrix), logged as artifacts
+        log_test_reports(model, loaded.plan, splits.x_test, splits.y_test, train.batch_size)
+    else:  # a k-fold fold: the model as kept (best weights, if restored) on its held-out fold
+        x_val, y_val = data.validation
+        scores = model.evaluate(x_val, y_val, batch_size=train.batch_size, verbose=0, return_dict=True)
+        mlflow.log_metrics({f"final_val_{k}": float(v) for k, v in scores.items()})
     mlflow.log_metrics({**test_metrics, "fit_time_s": fit_seconds})
-    # end-of-run reports on the test split (e.g. the confusion matrix), logged as artifacts
-    log_test_reports(model, loaded.plan, splits.x_test, splits.y_test, train.batch_size)
     return RunResult(logger.run_id, test_metrics, logger.history, fit_seconds)
 
 

@@ -572,8 +572,11 @@ def test_unknown_key_without_close_match(write_recipe):
     text = BASE.replace("  split: {val: 0.2}\n", "  split: {val: 0.2, zzz: 1}\n")
     file = write_recipe("r.yaml", text)
     (line,) = lines(file)
+    from pipeline.recipe.schema import Split
+
     assert line == (f"{where(file, text, 'zzz')} data.split.zzz: unknown key 'zzz'. "
-                    f"Expected one of: val, test, stratify, seed")
+                    f"Expected one of: {', '.join(Split.model_fields)}")
+    assert ", ".join(Split.model_fields).startswith("val, test, stratify, seed")
 
 
 GRAPH = """\

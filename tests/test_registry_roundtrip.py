@@ -41,6 +41,30 @@ def _npz_file(tmp_path) -> str:
     return str(path)
 
 
+def _csv_file(tmp_path) -> str:
+    path = tmp_path / "sample.csv"
+    path.write_text("a,b,label\n" + "".join(f"{i},{i * 2},{'xy'[i % 2]}\n" for i in range(8)))
+    return str(path)
+
+
+def _npy_file(name: str, array):
+    def write(tmp_path) -> str:
+        np.save(tmp_path / f"{name}.npy", array)
+        return str(tmp_path / f"{name}.npy")
+
+    return write
+
+
+def _image_folder(tmp_path) -> str:
+    from PIL import Image
+
+    for colour in ("red", "blue"):
+        (tmp_path / "images" / colour).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (5, 4), colour).save(tmp_path / "images" / colour / f"{i}.png")
+    return str(tmp_path / "images")
+
+
 SAMPLES = {
     "units": 3,
     "filters": 2,
@@ -51,6 +75,10 @@ SAMPLES = {
     "fn": "relu",                  # the activation layer
     "path": _npz_file,             # npz dataset
     "stddev": 0.1,                 # gaussian noise
+    "file": _csv_file,             # csv dataset
+    "x_path": _npy_file("x", np.arange(12, dtype="float32").reshape(6, 2)),  # npy dataset
+    "y_path": _npy_file("y", np.arange(6) % 2),
+    "root": _image_folder,         # image_folder dataset
 }
 
 #: Extra arguments that keep a slow default fast (not required ones: those live in SAMPLES).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,6 +18,10 @@ class Dataset:
     y_test: np.ndarray | None = None
     num_classes: int | None = None
     name: str = "dataset"
+    #: Facts about the source logged as `data.<key>` params (e.g. skipped_files, label_map).
+    info: dict[str, str] = field(default_factory=dict)
+    #: A source's own hash of its inputs (e.g. of a folder's files); replaces the array hash.
+    source_hash: str | None = None
 
     def __post_init__(self):
         if len(self.x) != len(self.y):
@@ -31,7 +35,9 @@ class Dataset:
         return self.x_test is not None
 
     def fingerprint(self) -> str:
-        """Content hash of every array: the same data gives the same id on any machine."""
+        """Content hash of every array (or the source's own hash): the same data, the same id anywhere."""
+        if self.source_hash is not None:
+            return self.source_hash[:16]
         digest = hashlib.sha256()
         for array in (self.x, self.y, self.x_test, self.y_test):
             if array is not None:

@@ -1,29 +1,181 @@
-"""Preprocessing steps with `fit` (training split only) and `transform` (every split alike)."""
+"""Preprocessing steps: `fit` on the training split only, `transform` every split alike.
+
+Each fitted step also becomes a Keras layer holding its statistics (`layer()`), which the run
+prepends to the model it saves: `model.keras` takes raw inputs and applies exactly the transform
+the model was trained on, on any backend, with no pipeline code needed to serve it.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
+Per = Literal["feature", "channel", "global"]
 
-class Standardize:
-    """Zero mean, unit variance using training statistics; per feature or one global pair."""
+
+def _axes(x: np.ndarray, per: str) -> tuple[int, ...]:
+    """Axes a statistic is taken over: examples only (one per feature: the mean image), every
+    axis but the last (one per channel), or all (one number)."""
+    return {"feature": (0,), "channel": tuple(range(x.ndim - 1)), "global": tuple(range(x.ndim))}[per]
+
+
+class Affine:
+    """`(x - shift) * scale` with shift and scale fitted per feature, per channel or globally."""
+
+    def __init__(self, per: str = "feature"):
+        self.per = per
+        self.shift: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+
+    def _statistics(self, x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def fit(self, x: np.ndarray):
+        x = np.asarray(x)
+        axes = _axes(x, self.per)
+        shift, scale = self._statistics(x, axes)
+        # stored at the shape that broadcasts over a batch: the example's shape (per feature),
+        # (channels,), or a scalar (global)
+        kept = tuple(1 if a in axes else n for a, n in enumerate(x.shape))
+        shape = {"feature": x.shape[1:], "channel": x.shape[-1:], "global": ()}[self.per]
+        self.shift = np.broadcast_to(shift, kept).reshape(shape).astype(np.float32)
+        self.scale = np.broadcast_to(scale, kept).reshape(shape).astype(np.float32)
+        return self
+
+    def _check_fitted(self):
+        if self.shift is None:
+            raise RuntimeError(f"{type(self).__name__}.transform called before fit (fit on the training split).")
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return ((np.asarray(x, dtype=np.float32) - self.shift) * self.scale).astype(np.float32)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The fitted statistics, stored with the run."""
+        return {"shift": self.shift, "scale": self.scale}
+
+    def layer(self):
+        """A Keras layer applying the same transform (keras.ops only)."""
+        self._check_fitted()
+        from pipeline.data.preprocess_keras import Affine as AffineLayer
+
+        return AffineLayer.from_statistics(self.shift, self.scale, name=type(self).__name__.lower())
+
+
+class Standardize(Affine):
+    """Zero mean, unit variance using training statistics (per feature, per channel, or one pair)."""
 
     def __init__(self, per: str = "feature", epsilon: float = 1e-7):
-        self.per, self.epsilon = per, epsilon
-        self.mean: np.ndarray | None = None
-        self.std: np.ndarray | None = None
+        super().__init__(per)
+        self.epsilon = epsilon
 
-    def fit(self, x: np.ndarray) -> "Standardize":
-        axis = 0 if self.per == "feature" else None
-        self.mean = x.mean(axis=axis, dtype=np.float64).astype(np.float32)
-        self.std = x.std(axis=axis, dtype=np.float64).astype(np.float32)
+    def _statistics(self, x, axes):
+        mean = x.mean(axis=axes, dtype=np.float64, keepdims=True)
+        std = x.std(axis=axes, dtype=np.float64, keepdims=True)
+        # a feature constant on the training split (a blank border pixel) is only centred, as
+        # scikit-learn's StandardScaler does: dividing by ~0 would blow up any other value it takes
+        return mean, 1.0 / np.where(std > self.epsilon, std, 1.0)
+
+    @property
+    def mean(self):
+        return self.shift
+
+    @property
+    def std(self):
+        return None if self.scale is None else (1.0 / self.scale).astype(np.float32)
+
+    def state(self):
+        return {"mean": self.shift, "std": self.std, **super().state()}
+
+
+class MeanSubtraction(Affine):
+    """Subtract the training mean: the mean image (per feature) or the per-channel mean."""
+
+    def _statistics(self, x, axes):
+        return x.mean(axis=axes, dtype=np.float64, keepdims=True), np.ones(1)
+
+
+class MinMax(Affine):
+    """Scale the training range [min, max] to [low, high]."""
+
+    def __init__(self, per: str = "feature", low: float = 0.0, high: float = 1.0, epsilon: float = 1e-7):
+        super().__init__(per)
+        self.low, self.high, self.epsilon = low, high, epsilon
+
+    def _statistics(self, x, axes):
+        lo = x.min(axis=axes, keepdims=True).astype(np.float64)
+        hi = x.max(axis=axes, keepdims=True).astype(np.float64)
+        span = hi - lo
+        scale = (self.high - self.low) / np.where(span > self.epsilon, span, 1.0)  # constant: only shifted
+        # (x - lo) * s + low == (x - (lo - low / s)) * s
+        return lo - self.low / scale, scale
+
+
+class PCA:
+    """Project flattened inputs on the training data's principal components (sklearn's PCA);
+    `whiten` divides by their standard deviations, so the training covariance becomes identity."""
+
+    def __init__(self, n_components: int | float | None = None, whiten: bool = False):
+        self.n_components, self.whiten = n_components, whiten
+        self.mean: np.ndarray | None = None
+        self.matrix: np.ndarray | None = None
+        self.explained_variance_ratio: np.ndarray | None = None
+
+    def fit(self, x: np.ndarray) -> "PCA":
+        from sklearn.decomposition import PCA as SkPCA
+
+        flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        pca = SkPCA(n_components=self.n_components, whiten=self.whiten, svd_solver="full").fit(flat)
+        matrix = pca.components_.T
+        if self.whiten:
+            matrix = matrix / np.sqrt(pca.explained_variance_)
+        self.mean, self.matrix = pca.mean_.astype(np.float32), matrix.astype(np.float32)
+        self.explained_variance_ratio = pca.explained_variance_ratio_.astype(np.float32)
         return self
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        if self.mean is None:
-            raise RuntimeError("Standardize.transform called before fit (fit on the training split).")
-        return ((x - self.mean) / (self.std + self.epsilon)).astype(np.float32)
+        if self.matrix is None:
+            raise RuntimeError("PCA.transform called before fit (fit on the training split).")
+        flat = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
+        return ((flat - self.mean) @ self.matrix).astype(np.float32)
 
     def state(self) -> dict[str, np.ndarray]:
-        """The fitted statistics, stored with the run so inference applies the same transform."""
-        return {"mean": self.mean, "std": self.std}
+        return {"mean": self.mean, "matrix": self.matrix, "explained_variance_ratio": self.explained_variance_ratio}
+
+    def layer(self):
+        if self.matrix is None:
+            raise RuntimeError("PCA.layer called before fit (fit on the training split).")
+        from pipeline.data.preprocess_keras import Projection
+
+        return Projection.from_statistics(self.mean, self.matrix, name="pca")
+
+
+def fit_preprocessing(splits, steps: list) -> None:
+    """Fit each step on the training split only (after the steps before it), then transform every
+    split alike; the fitted steps stay on `splits.preprocessors` for saving with the model."""
+    splits.raw_shape, splits.raw_dtype = tuple(splits.x_train.shape[1:]), str(splits.x_train.dtype)
+    for step in steps:
+        step.fit(splits.x_train)
+        splits.x_train, splits.x_val, splits.x_test = (
+            step.transform(splits.x_train), step.transform(splits.x_val), step.transform(splits.x_test))
+    splits.preprocessors = list(steps)
+
+
+def log_preprocessing(steps: list) -> None:
+    """Each step's fitted statistics as `preprocess/<i>-<step>.npz` in the active MLflow run."""
+    import io
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, step in enumerate(steps):
+            if not hasattr(step, "state"):  # a third-party step that keeps no statistics to show
+                continue
+            buffer = io.BytesIO()
+            np.savez(buffer, **{k: v for k, v in step.state().items() if v is not None})
+            path = Path(tmp) / f"{i}-{type(step).__name__.lower()}.npz"
+            path.write_bytes(buffer.getvalue())
+            mlflow.log_artifact(str(path), "preprocess")

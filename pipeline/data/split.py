@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +17,11 @@ class Splits:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    #: fitted preprocessing steps (pipeline.data.preprocess), in order; set by `fit_preprocessing`
+    preprocessors: list = field(default_factory=list)
+    #: one raw example's shape and dtype, before preprocessing: what the saved model takes
+    raw_shape: tuple = ()
+    raw_dtype: str = "float32"
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
@@ -33,12 +38,42 @@ def _split(x, y, fraction: float, stratify: bool, seed: int):
     return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strata)
 
 
-def split_dataset(data: Dataset, *, val: float, test: float, stratify: bool, seed: int) -> Splits:
+def class_balance(y: np.ndarray) -> str:
+    """'0:40 1:38 …' for class labels (what each split's `data.balance.*` param shows), else 'n/a'."""
+    if not _is_class_labels(y):
+        return "n/a"
+    values, counts = np.unique(y, return_counts=True)
+    return " ".join(f"{v}:{c}" for v, c in zip(values, counts))
+
+
+def kfold_indices(y: np.ndarray, k: int, fold: int, stratify: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices of fold `fold` of `k`; stratified folds for class labels."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if not 0 <= fold < k:
+        raise ValueError(f"Expected 0 <= fold < kfold. Received: fold={fold}, kfold={k}")
+    splitter = (StratifiedKFold if stratify and _is_class_labels(y) else KFold)(
+        n_splits=k, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))[fold]
+
+
+def split_dataset(data: Dataset, *, val: float, test: float, stratify: bool, seed: int,
+                  kfold: int | None = None, fold: int | None = None) -> Splits:
     """Hold out `test` (only if the source has no test split of its own), then `val` of the rest.
 
-    `val` and `test` are fractions of the whole training data the source gave.
+    `val` and `test` are fractions of the whole training data the source gave. With `kfold`, the
+    held-out fold `fold` is the validation split instead of `val`, and the test split (the same
+    for every fold) comes back empty: cross-validation estimates, it never looks at the test set.
     """
     x, y = data.x, data.y
+    if kfold is not None:
+        if fold is None:
+            raise ValueError("A k-fold split needs the fold to hold out: run it with pipeline.kfold.run_kfold "
+                             "(what `pipeline run` does), or set data.split.fold for a single fold")
+        if not data.has_test:
+            x, _, y, _ = _split(x, y, test, stratify, seed)
+        train_idx, val_idx = kfold_indices(y, kfold, fold, stratify, seed)
+        return Splits(x[train_idx], y[train_idx], x[val_idx], y[val_idx], x[:0], y[:0])
     if data.has_test:
         x_test, y_test = data.x_test, data.y_test
         x_train, x_val, y_train, y_val = _split(x, y, val, stratify, seed)

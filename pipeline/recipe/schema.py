@@ -21,12 +21,19 @@ class Split(Section):
     test: float = Field(0.2, gt=0, lt=1)  # used only when the dataset has no test split of its own
     stratify: bool = True
     seed: int | None = None  # defaults to the recipe's seed
+    # k-fold cross-validation (pipeline/kfold.py): k runs, each validating on one held-out fold
+    # instead of `val`; `fold` alone trains that one fold (what each fold's logged recipe says).
+    kfold: int | None = Field(None, ge=2)
+    fold: int | None = Field(None, ge=0)
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self):
         if self.val + self.test >= 1:
             raise ValueError(f"val + test must be < 1 to leave training data. "
                              f"Received: val={self.val}, test={self.test}")
+        if self.fold is not None and (self.kfold is None or self.fold >= self.kfold):
+            raise ValueError(f"fold must be below kfold (folds count from 0). "
+                             f"Received: kfold={self.kfold}, fold={self.fold}")
         return self
 
 

@@ -29,3 +29,25 @@ def npz(path: str, x_key: str = "x", y_key: str = "y", x_test_key: str = "x_test
         num_classes = int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
         return Dataset(arrays[x_key], y, arrays[x_test_key] if has_test else None,
                        arrays[y_test_key] if has_test else None, num_classes=num_classes, name=file.stem)
+
+
+@datasets.register("npy")
+def npy(x_path: str, y_path: str, x_test_path: str | None = None, y_test_path: str | None = None):
+    """Features and labels from two .npy files (x_test_path/y_test_path: an optional test split, kept as the test set)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    def read(path: str):
+        file = Path(path)
+        if not file.is_file():
+            raise FileNotFoundError(f"npy array not found: {file.resolve()}")
+        return np.load(file, allow_pickle=False)  # no pickles: an .npy must not run code
+
+    if (x_test_path is None) != (y_test_path is None):
+        raise ValueError(f"Expected both x_test_path and y_test_path, or neither. "
+                         f"Received: x_test_path={x_test_path!r}, y_test_path={y_test_path!r}")
+    y = read(y_path)
+    num_classes = int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
+    return Dataset(read(x_path), y, read(x_test_path) if x_test_path else None,
+                   read(y_test_path) if y_test_path else None, num_classes=num_classes, name=Path(x_path).stem)

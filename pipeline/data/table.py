@@ -1,0 +1,92 @@
+"""Reading a CSV table into float features and labels (class indices, or numbers for regression)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Table:
+    x: np.ndarray
+    y: np.ndarray
+    classes: list[str] | None  # the label strings, in index order, when the labels were strings
+    num_classes: int | None
+    name: str
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return False
+
+
+def read_table(path: str | Path, label_column: str | int = -1, header: bool | None = None,
+               delimiter: str = ",", classes: list[str] | None = None) -> Table:
+    """Parse `path`. `header=None` detects a header row (a first row with a non-numeric cell).
+
+    String labels are mapped to indices in sorted order (or by `classes`, e.g. a training file's
+    mapping applied to its test file); integer labels are kept; other numbers make a regression target.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"csv dataset not found: {file.resolve()}")
+    with file.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.reader(handle, delimiter=delimiter) if row]
+    if not rows:
+        raise ValueError(f"Expected rows in {file}. Received: an empty file")
+    if header is None:
+        # a named label column needs a header; else a first row with a non-numeric feature is one
+        label = label_column % len(rows[0]) if isinstance(label_column, int) else None
+        header = label is None or not all(_is_number(c) for i, c in enumerate(rows[0]) if i != label)
+    names = [c.strip() for c in rows[0]] if header else None
+    body = rows[1:] if header else rows
+    if not body:
+        raise ValueError(f"Expected data rows in {file} after the header. Received: none")
+    column = _index(label_column, rows[0], names, file)
+    width = len(rows[0])
+    features, labels = [], []
+    for line, row in enumerate(body, start=2 if header else 1):
+        if len(row) != width:
+            raise ValueError(f"{file}:{line}: expected {width} columns. Received: {len(row)}")
+        try:
+            features.append([float(c) for i, c in enumerate(row) if i != column])
+        except ValueError:
+            bad = next(c for i, c in enumerate(row) if i != column and not _is_number(c))
+            raise ValueError(f"{file}:{line}: expected numeric feature values. Received: {bad!r}") from None
+        labels.append(row[column].strip())
+    y, classes = _labels(labels, classes, file)
+    num_classes = len(classes) if classes else (int(y.max()) + 1 if y.dtype.kind == "i" else None)
+    return Table(np.asarray(features, dtype=np.float32), y, classes, num_classes, file.stem)
+
+
+def _index(label_column: str | int, first_row: list[str], names: list[str] | None, file: Path) -> int:
+    if isinstance(label_column, int):
+        if not -len(first_row) <= label_column < len(first_row):
+            raise ValueError(f"label_column {label_column} is out of range for {len(first_row)} columns in {file}")
+        return label_column % len(first_row)
+    stripped = [c.strip() for c in first_row]
+    if names is None and label_column not in stripped:
+        raise ValueError(f"label_column {label_column!r} names a column, but {file} has no header row")
+    if label_column not in stripped:
+        raise ValueError(f"Expected a column {label_column!r} in {file}. Received columns: {stripped}")
+    return stripped.index(label_column)
+
+
+def _labels(cells: list[str], classes: list[str] | None, file: Path):
+    if classes is None and all(_is_number(c) for c in cells):
+        values = np.asarray([float(c) for c in cells])
+        if np.all(values == np.round(values)) and values.min() >= 0:
+            return values.astype(np.int32), None
+        return values.astype(np.float32), None
+    classes = classes if classes is not None else sorted(set(cells))
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted(set(cells) - set(index))
+    if unknown:
+        raise ValueError(f"{file}: labels {unknown} are not among the training classes {classes}")
+    return np.asarray([index[c] for c in cells], dtype=np.int32), classes
