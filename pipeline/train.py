@@ -61,11 +61,13 @@ def _class_balance(y: np.ndarray) -> str:
 
 
 def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
-        parent_run_id: str | None = None, run_name: str | None = None) -> RunResult:
+        parent_run_id: str | None = None, run_name: str | None = None,
+        extra_callbacks: tuple = ()) -> RunResult:
     """Train and evaluate `loaded`; the MLflow run ends FINISHED, or FAILED with the error recorded.
 
     `parent_run_id` makes it a nested run of that run (a fold, a search trial), shown under it in
     the MLflow UI; it works across processes since it is only the `mlflow.parentRunId` tag.
+    `extra_callbacks` are Keras callbacks added after the recipe's (a search's trial abort, backup).
     """
     recipe = loaded.plan.recipe
     backends.activate(loaded.resolved["backend"])
@@ -107,7 +109,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
                 from pipeline.build.training import learning_rate_used
 
                 mlflow.log_param("train.optimizer.learning_rate_used", learning_rate_used(loaded.plan))
-            result = _fit_and_evaluate(model, loaded, splits, logger)
+            result = _fit_and_evaluate(model, loaded, splits, logger, extra_callbacks)
             _log_artifacts(model, result.history, recipe.track.log_model)
             echo("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
                  + f"  (training took {result.fit_seconds:.1f} s)")
@@ -119,7 +121,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             raise
 
 
-def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> RunResult:
+def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra_callbacks=()) -> RunResult:
     import mlflow
 
     from pipeline.build.training import build_callbacks, log_test_reports
@@ -130,7 +132,7 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
     started = time.perf_counter()
     model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
               epochs=train.epochs, batch_size=train.batch_size, verbose=train.verbose,
-              callbacks=build_callbacks(loaded.plan, logger))
+              callbacks=[*build_callbacks(loaded.plan, logger), *extra_callbacks])
     fit_seconds = time.perf_counter() - started
     # The test split is read here, once, after training and model selection are over.
     scores = model.evaluate(splits.x_test, splits.y_test, batch_size=train.batch_size, verbose=0,
