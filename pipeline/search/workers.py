@@ -65,6 +65,7 @@ def mlflow_server(backend_uri: str, timeout_s: float = 120.0):
 def chief_oracle(job: Job):
     """The stage's oracle, reloaded from its project folder when resuming."""
     oracle = make_oracle(job)
+    oracle.verbose = 0  # the workers print the live table
     oracle._set_project_dir(job.directory, job.project)
     if (job.project_dir / "oracle.json").exists():
         oracle.reload()
@@ -82,6 +83,7 @@ def run_parallel(job: Job, workers: int):
                       KERASTUNER_TUNER_ID="chief")
     threading.Thread(target=oracle_chief.start_server, args=(oracle,), daemon=True,
                      name="keras-tuner-chief").start()
+    job.project_dir.mkdir(parents=True, exist_ok=True)
     job_file = job.project_dir / "job.json"
     job.dump(job_file)
     procs = []
