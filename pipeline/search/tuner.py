@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -142,7 +143,8 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
     for execution in range(job.executions):
         tree = trial_recipe(job, values, execution)
         tree["track"]["tags"] = {**(tree["track"].get("tags") or {}), TRIAL_TAG: trial_id,
-                                 "search.stage": str(job.stage), "search.execution": str(execution)}
+                                 "search.stage": str(job.stage), "search.execution": str(execution),
+                                 "search.worker": os.environ.get("KERASTUNER_TUNER_ID", "tuner0")}
         file = trial_dir / (f"recipe_{execution}.yaml" if execution else "recipe.yaml")
         file.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
         try:
