@@ -30,7 +30,7 @@ def run_stage(job: Job, workers: int):
     if workers > 1:
         from pipeline.search.workers import run_parallel
 
-        return run_parallel(job, workers)
+        return run_parallel(job, workers, job.tracking_uri)
     from pipeline.search.tuner import tuner_class
 
     tuner = tuner_class()(job)
@@ -72,8 +72,8 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
         server = mlflow_server(uri)
     stages = _stages(settings, base)
     seed = base.get("seed", 42) if settings.seed is None else settings.seed
-    with server as log_uri:
-        mlflow.set_tracking_uri(log_uri)
+    with server as log_uri:  # the trials' store: a local server for workers, else the store itself
+        mlflow.set_tracking_uri(uri)  # the parent run is written here, never while workers log
         with mlflow.start_run(run_id=state.get("parent_run_id"), experiment_id=experiment_id,
                               run_name=f"search {name}",
                               tags={"search.role": "parent", "recipe.file": str(recipe),

@@ -19,12 +19,16 @@ def main(argv: list[str]) -> int:
     job = Job.load(argv[0])
     os.environ["KERAS_BACKEND"] = job.base["backend"]
     from pipeline.plugins import load_plugins
-
-    load_plugins()
     from pipeline.search.tuner import tuner_class
 
+    load_plugins()
+    tuner = tuner_class()(job)  # imports Keras and KerasTuner while the MLflow server starts
+    if job.tracking_uri and job.tracking_uri.startswith("http"):
+        from pipeline.search.workers import wait_ready
+
+        wait_ready(job.tracking_uri)
     try:
-        tuner_class()(job).search(verbose=0)
+        tuner.search(verbose=0)
     except KeyboardInterrupt:
         return 130
     return 0

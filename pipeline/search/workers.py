@@ -2,14 +2,15 @@
 
 The chief is the oracle, served over gRPC on 127.0.0.1 from a thread of the `pipeline tune` process;
 each worker is a process (`python -m pipeline.search.worker JOB`) that asks it for trials and runs
-them. Runs are logged through a local `mlflow server` over the same SQLite store, so N processes
-never write the database file at the same time. Across hosts the same pieces run by hand (README).
+them. The workers log through a local `mlflow server` over the SQLite store (the chief writes the
+parent run before and after them), so the processes never race on the database file. Across hosts the same pieces run by hand (README).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -28,38 +29,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(uri: str, timeout_s: float = 300.0) -> None:
+    """Block until the MLflow server at `uri` answers /health (it takes seconds to start)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"mlflow server did not answer on {uri} within {timeout_s:.0f} s")
+        time.sleep(0.3)
+
+
 @contextlib.contextmanager
-def mlflow_server(backend_uri: str, timeout_s: float = 120.0):
-    """A `mlflow server` over `backend_uri`, bound to 127.0.0.1; yields its http URI."""
+def mlflow_server(backend_uri: str):
+    """Start a `mlflow server` over `backend_uri` bound to 127.0.0.1 and yield its http URI at once:
+    it starts while the workers import, and each worker waits for it (`wait_ready`) before logging."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    uri = f"http://127.0.0.1:{port}"
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {proc.stderr.read()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow server did not answer on {uri} within {timeout_s:.0f} s")
-            time.sleep(0.3)
-        yield uri
+        yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        # the server runs uvicorn in a child process: stop the whole process group
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=wait)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
 
 
 def chief_oracle(job: Job):
@@ -72,7 +77,7 @@ def chief_oracle(job: Job):
     return oracle
 
 
-def run_parallel(job: Job, workers: int):
+def run_parallel(job: Job, workers: int, tracking_uri: str):
     """Serve the oracle, run `workers` worker processes until it has no trial left; return the oracle."""
     from keras_tuner.src.distribute import oracle_chief
 
@@ -89,7 +94,7 @@ def run_parallel(job: Job, workers: int):
     procs = []
     try:
         for k in range(workers):
-            env = {**os.environ, "KERASTUNER_TUNER_ID": f"worker{k}", "MLFLOW_TRACKING_URI": job.tracking_uri}
+            env = {**os.environ, "KERASTUNER_TUNER_ID": f"worker{k}", "MLFLOW_TRACKING_URI": tracking_uri}
             procs.append(subprocess.Popen([sys.executable, "-m", "pipeline.search.worker", str(job_file)], env=env))
         codes = [p.wait() for p in procs]
     except BaseException:
