@@ -90,7 +90,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
         logger = MLflowMetricsLogger(run_id)
         try:
             tracking.log_params(tracking.flatten({k: v for k, v in loaded.resolved.items()
-                                                  if k not in ("name", "description")}))
+                                                  if k not in ("name", "description", "search")}))
             mlflow.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
             set_seed(recipe.seed)
             data, splits = prepare_data(loaded)

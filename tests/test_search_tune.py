@@ -90,9 +90,14 @@ def test_tiny_search_logs_parent_and_trials_aborts_explosions_and_best_recipe_re
     best = yaml.safe_load(best_file.read_text())
     assert "search" not in best and best["train"]["optimizer"]["learning_rate"] == 0.1
     assert main(["run", str(best_file), "--set", "track.experiment=rerun"]) == 0
+    # `pipeline run` on the search recipe itself trains the base recipe and ignores `search:`
+    assert main(["run", str(recipe), "--set", "track.experiment=plain"]) == 0
     mlflow.set_tracking_uri(tracking_uri)
-    rerun = mlflow.search_runs(experiment_names=["rerun"], output_format="list")
-    assert len(rerun) == 1 and rerun[0].info.status == "FINISHED"
+    for experiment in ("rerun", "plain"):
+        runs = mlflow.search_runs(experiment_names=[experiment], output_format="list")
+        assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+        assert not any(k.startswith("search") for k in runs[0].data.params)
+    assert runs[0].data.params["train.optimizer.learning_rate"] == "0.01"
 
 
 def _env(uri: str) -> dict:
