@@ -142,3 +142,20 @@ def test_abort_callback_stops_on_3x_initial_loss_and_on_nan():
     abort.on_train_batch_end(0, {"loss": 2.0})
     with pytest.raises(TrialAborted, match="loss is nan at epoch 2, batch 2"):
         abort.on_train_batch_end(1, {"loss": float("nan")})
+
+
+@pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
+def test_bayesian_and_hyperband_oracles_sample_the_same_space(tmp_path, tuner):
+    job = _job({"lr": {"log_uniform": [1.0e-4, 1.0e-1]}, "opt": {"choice": ["sgd", "adam"]},
+                "momentum": {"uniform": [0.0, 0.9], "when": {"opt": "sgd"}}}, tuner=tuner, tmp_path=tmp_path)
+    job.epochs = 9
+    oracle = make_oracle(job)
+    oracle._set_project_dir(str(tmp_path), tuner)
+    trial = oracle.create_trial("tuner0")
+    values = trial.hyperparameters.values
+    assert 1e-4 <= values["lr"] <= 1e-1 and ("momentum" in values) == (values["opt"] == "sgd")
+    if tuner == "hyperband":  # a trial's epoch budget, which `trial_recipe` writes to train.epochs
+        from pipeline.search.tuner import trial_recipe
+
+        job.base = {"train": {"epochs": 9}}
+        assert trial_recipe(job, values)["train"]["epochs"] == values["tuner/epochs"] < 9
