@@ -189,9 +189,7 @@ def _unknown_path(tree: Any, keys: Path) -> Problem | None:
     """Every container above the last key must exist in the recipe (the last key may be new)."""
     node = tree
     for i, key in enumerate(keys[:-1]):
-        if isinstance(node, dict) and key in node and isinstance(node[key], (dict, list)):
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+        if isinstance(node, dict) and key in node and isinstance(node[key], (dict, list)) or isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
             node = node[key]
         else:
             where = format_path(keys[:i]) or "the recipe"

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import yaml
@@ -42,7 +42,6 @@ class Job:
     project: str = "stage0"
     parent_run_id: str | None = None
     tracking_uri: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def dims(self) -> list[Dimension]:
@@ -58,7 +57,7 @@ class Job:
         path.write_text(json.dumps(asdict(self)), encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Job":
+    def load(cls, path: str | Path) -> Job:
         return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
 
 
