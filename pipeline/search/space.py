@@ -189,7 +189,9 @@ def _unknown_path(tree: Any, keys: Path) -> Problem | None:
     """Every container above the last key must exist in the recipe (the last key may be new)."""
     node = tree
     for i, key in enumerate(keys[:-1]):
-        if isinstance(node, dict) and key in node and isinstance(node[key], (dict, list)) or isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+        in_dict = isinstance(node, dict) and key in node and isinstance(node[key], (dict, list))
+        in_list = isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node)
+        if in_dict or in_list:
             node = node[key]
         else:
             where = format_path(keys[:i]) or "the recipe"
