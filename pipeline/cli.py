@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="page to write or check (default: docs/catalogue.md; '-' prints it)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if the page differs from the registries (for CI)")
+    p = recipe_command("tune", "hyperparameter search over the recipe's search: space (KerasTuner, MLflow)")
+    p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted search; finished trials are kept")
+    p.add_argument("--workers", type=int, default=1, help="trials in N processes (KerasTuner chief/worker)")
+    p.add_argument("--dir", help="search state folder (default: tuning/<recipe name>)")
+    p.add_argument("-o", "--output", help="where to write the best recipe (default: <dir>/best.yaml)")
     p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
@@ -51,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = {"run": _run, "validate": _validate, "show": _show, "plugins": _plugins,
-               "catalogue": _catalogue, "ui": _ui}[args.command]
+               "catalogue": _catalogue, "ui": _ui, "tune": _tune}[args.command]
     from pipeline.recipe import RecipeError
 
     try:
@@ -121,6 +127,12 @@ def _run(args) -> int:
               f"traceback in its error.txt artifact)", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _tune(args) -> int:
+    from pipeline.search.cli import tune_command
+
+    return tune_command(args)
 
 
 def _plugins(args) -> int:

@@ -54,11 +54,13 @@ def build_compiled_model(loaded: LoadedRecipe, input_shape, steps_per_epoch: int
 
 
 def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
-        parent_run_id: str | None = None, run_name: str | None = None) -> RunResult:
+        parent_run_id: str | None = None, run_name: str | None = None,
+        extra_callbacks: tuple = ()) -> RunResult:
     """Train and evaluate `loaded`; the MLflow run ends FINISHED, or FAILED with the error recorded.
 
     `parent_run_id` makes it a nested run of that run (a fold, a search trial), shown under it in
     the MLflow UI; it works across processes since it is only the `mlflow.parentRunId` tag.
+    `extra_callbacks` are Keras callbacks added after the recipe's (a search's trial abort, backup).
     """
     recipe = loaded.plan.recipe
     backends.activate(loaded.resolved["backend"])
@@ -81,7 +83,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
         logger = MLflowMetricsLogger(run_id)
         try:
             tracking.log_params(tracking.flatten({k: v for k, v in loaded.resolved.items()
-                                                  if k not in ("name", "description")}))
+                                                  if k not in ("name", "description", "search")}))
             mlflow.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
             set_seed(recipe.seed)
             data, splits = prepare_data(loaded)
@@ -102,7 +104,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
                 from pipeline.build.training import learning_rate_used
 
                 mlflow.log_param("train.optimizer.learning_rate_used", learning_rate_used(loaded.plan))
-            result = _fit_and_evaluate(model, loaded, splits, logger)
+            result = _fit_and_evaluate(model, loaded, splits, logger, extra_callbacks)
             from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
 
             _log_artifacts(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
@@ -118,7 +120,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             raise
 
 
-def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> RunResult:
+def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra_callbacks=()) -> RunResult:
     import mlflow
 
     from pipeline.build.training import build_callbacks, log_test_reports
@@ -133,7 +135,7 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
     # epoch's metrics are recorded even if a later callback stops the run.
     started = time.perf_counter()
     model.fit(**data.train, validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
-              callbacks=build_callbacks(loaded.plan, logger))
+              callbacks=[*build_callbacks(loaded.plan, logger), *extra_callbacks])
     fit_seconds = time.perf_counter() - started
     test_metrics = {}
     if len(splits.x_test):  # empty in a k-fold run: cross-validation leaves the test split alone

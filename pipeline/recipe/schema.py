@@ -98,3 +98,4 @@ class Recipe(Section):
     model: Model
     train: Train
     track: Track = Track()
+    search: dict[str, Any] | None = None  # `pipeline tune` only (pipeline/search/space.py checks it)

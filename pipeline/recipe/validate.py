@@ -16,6 +16,7 @@ from pipeline.components import Checked, _hints, check, check_value, parameters
 from pipeline.errors import Path, Problem
 from pipeline.recipe.lint import lint
 from pipeline.recipe.schema import Recipe, Train
+from pipeline.search.space import search_problems
 
 INPUT = "input"  # the name by which graph layers refer to the model input
 LAYER_KEYS = ("inputs",)  # builder keys in a layer spec that are not factory arguments
@@ -133,6 +134,7 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
     loss = one(R.losses, "train", "loss")
     metrics = each(R.metrics, "train", "metrics")
     callbacks = each(R.callbacks, "train", "callbacks")
+    problems.extend(search_problems(data))  # the space of `pipeline tune`, when there is one
     if problems:
         unique: dict[tuple, Problem] = {}
         for i, problem in enumerate(problems):

@@ -1,0 +1,163 @@
+"""`pipeline tune` for real on MNIST-1D: MLflow parent and nested runs, abort, best recipe, resume, workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mlflow
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from pipeline.cli import main
+from tests.conftest import REPO
+
+TINY = """\
+name: tiny-search
+seed: 3
+data:
+  source: {{type: mnist1d, num_samples: {samples}}}
+  split: {{val: 0.2}}
+model:
+  layers:
+    - {{type: flatten}}
+    - {{type: dense, units: 10}}
+train:
+  epochs: {epochs}
+  batch_size: {batch}
+  optimizer: {{type: sgd, learning_rate: 1.0e-2}}
+  loss: {{type: sparse_categorical_crossentropy, from_logits: true}}
+  metrics: [accuracy]
+track: {{experiment: {experiment}}}
+search:
+{search}
+"""
+
+
+def _recipe(write_recipe, search: str, experiment: str, samples=600, epochs=1, batch=32):
+    return write_recipe(f"{experiment}.yaml", TINY.format(search=search, experiment=experiment,
+                                                          samples=samples, epochs=epochs, batch=batch))
+
+
+def _runs(uri: str, experiment: str):
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(experiment_names=[experiment], output_format="list")
+    parents = [r for r in runs if r.data.tags.get("search.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    return parents, children
+
+
+def test_tiny_search_logs_parent_and_trials_aborts_explosions_and_best_recipe_reruns(
+        tracking_uri, write_recipe, tmp_path, capsys):
+    search = """\
+  tuner: grid
+  space:
+    train.optimizer.learning_rate: {choice: [1.0e-1, 1.0e+4]}   # the second one explodes
+"""
+    recipe = _recipe(write_recipe, search, "tiny")
+    best_file = tmp_path / "best.yaml"
+    assert main(["tune", str(recipe), "--dir", str(tmp_path / "tuning"), "-o", str(best_file)]) == 0
+    out = capsys.readouterr().out
+    assert "COMPLETED" in out and "FAILED" in out and "aborted: loss" in out
+    assert f"best recipe: {best_file}" in out
+
+    parents, children = _runs(tracking_uri, "tiny")
+    assert len(parents) == 1 and len(children) == 2
+    parent = parents[0]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    by_lr = {float(c.data.params["train.optimizer.learning_rate"]): c for c in children}
+    good, bad = by_lr[0.1], by_lr[1e4]
+    assert good.info.status == "FINISHED" and bad.info.status == "FAILED"
+    assert "aborted: loss" in bad.data.tags["error"] and "x initial loss" in bad.data.tags["error"]
+    # the explosion stopped the trial within its first epoch: no epoch metrics were recorded
+    assert "val_accuracy" not in bad.data.metrics
+    # the parent: settings, space, best trial, results table and plot
+    assert parent.data.params["search.tuner"] == "grid"
+    assert parent.data.params["space.train.optimizer.learning_rate"] == '{"choice": [0.1, 10000.0]}'
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(good.data.metrics["val_accuracy"])
+    assert parent.data.metrics["trials_completed"] == 1 and parent.data.metrics["trials_failed"] == 1
+    artifacts = {a.path for a in MlflowClient().list_artifacts(parent.info.run_id, "search")}
+    assert {"search/results.csv", "search/objective_vs_hyperparameters.png", "search/best_recipe.yaml"} <= artifacts
+    table = mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/search/results.csv").splitlines()
+    assert table[0] == "stage,trial,status,score,train.optimizer.learning_rate,reason"
+    assert table[2].startswith('0,01,FAILED,,10000.0,"aborted: loss')  # ids padded to max_trials (10)
+    # the trial's recipe was logged, and the best recipe re-runs alone with `pipeline run`
+    assert "learning_rate: 0.1" in mlflow.artifacts.load_text(f"runs:/{good.info.run_id}/recipe.yaml")
+    best = yaml.safe_load(best_file.read_text())
+    assert "search" not in best and best["train"]["optimizer"]["learning_rate"] == 0.1
+    assert main(["run", str(best_file), "--set", "track.experiment=rerun"]) == 0
+    # `pipeline run` on the search recipe itself trains the base recipe and ignores `search:`
+    assert main(["run", str(recipe), "--set", "track.experiment=plain"]) == 0
+    mlflow.set_tracking_uri(tracking_uri)
+    for experiment in ("rerun", "plain"):
+        runs = mlflow.search_runs(experiment_names=[experiment], output_format="list")
+        assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+        assert not any(k.startswith("search") for k in runs[0].data.params)
+    assert runs[0].data.params["train.optimizer.learning_rate"] == "0.01"
+
+
+def _env(uri: str) -> dict:
+    return {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO), "KERAS_BACKEND": "jax"}
+
+
+def test_killed_search_resumes_without_repeating_finished_trials(tracking_uri, write_recipe, tmp_path):
+    search = """\
+  max_trials: 2
+  space:
+    train.optimizer.learning_rate: {log_uniform: [1.0e-3, 1.0e-1]}
+"""
+    # 1000 steps per epoch so that a trial lasts several seconds and can be caught mid-way
+    recipe = _recipe(write_recipe, search, "resume", samples=5000, epochs=8, batch=4)
+    folder = tmp_path / "tuning"
+    command = [sys.executable, "-m", "pipeline.cli", "tune", str(recipe), "--dir", str(folder)]
+    proc = subprocess.Popen(command, env=_env(tracking_uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    backup = folder / "stage0" / "trial_1" / "backup_0"
+    deadline = time.monotonic() + 300
+    while not (backup.exists() and any(backup.iterdir())):  # trial 1 has finished an epoch
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    first, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, first
+    assert "0  COMPLETED" in first and "interrupted" in first
+
+    second = subprocess.run([*command, "--resume"], env=_env(tracking_uri), capture_output=True, text=True, check=False,
+                            timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "    0     0  COMPLETED" not in second.stdout  # trial 0 is not run again
+
+    parents, children = _runs(tracking_uri, "resume")
+    assert len(parents) == 1  # the resumed search goes on in the same parent run
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    assert sorted(c.data.tags["search.trial_id"] for c in finished) == ["0", "1"]  # as many as asked
+    killed = [c for c in children if c.info.status == "KILLED"]
+    assert [c.data.tags["search.trial_id"] for c in killed] == ["1"]
+    # trial 1 went on from its last finished epoch (KerasTuner's retry + the per-trial backup)
+    resumed = next(c for c in finished if c.data.tags["search.trial_id"] == "1")
+    steps = [m.step for m in MlflowClient().get_metric_history(resumed.info.run_id, "val_accuracy")]
+    assert steps[0] >= 1 and steps[-1] == 7, steps
+
+
+def test_two_workers_log_every_trial_exactly_once(tracking_uri, write_recipe, tmp_path, capsys):
+    search = """\
+  max_trials: 4
+  space:
+    train.optimizer.learning_rate: {log_uniform: [1.0e-3, 1.0e-1]}
+    train.batch_size: {int: [16, 64], step: 16}
+"""
+    recipe = _recipe(write_recipe, search, "workers")
+    assert main(["tune", str(recipe), "--dir", str(tmp_path / "tuning"), "--workers", "2"]) == 0
+    parents, children = _runs(tracking_uri, "workers")
+    assert len(parents) == 1 and parents[0].data.params["search.workers"] == "2"
+    assert sorted(c.data.tags["search.trial_id"] for c in children) == ["0", "1", "2", "3"]
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert {c.data.tags["search.worker"] for c in children} <= {"worker0", "worker1"}
+    # each trial's run holds its own sampled values
+    values = {(c.data.params["train.optimizer.learning_rate"], c.data.params["train.batch_size"]) for c in children}
+    assert len(values) == 4
+    assert (tmp_path / "tuning" / "results.csv").read_text().count("COMPLETED") == 4
