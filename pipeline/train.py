@@ -107,8 +107,15 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
                 from pipeline.build.training import learning_rate_used
 
                 mlflow.log_param("train.optimizer.learning_rate_used", learning_rate_used(loaded.plan))
+            if recipe.train.preflight:  # the `pipeline diagnose` checks; a failed one fails the run
+                from pipeline.diagnostics.preflight import run_preflight
+
+                run_preflight(loaded, splits, echo)
             result = _fit_and_evaluate(model, loaded, splits, logger)
             _log_artifacts(model, result.history, recipe.track.log_model)
+            from pipeline.diagnostics.report import after_training  # verdict, curve readings, report
+
+            after_training(model, loaded, splits, result.history, echo)
             echo("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
                  + f"  (training took {result.fit_seconds:.1f} s)")
             echo(f"MLflow run id: {run_id} (experiment '{recipe.track.experiment}', {uri})")
@@ -123,6 +130,7 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
     import mlflow
 
     from pipeline.build.training import build_callbacks, log_test_reports
+    from pipeline.diagnostics.monitors import attach  # explosion guard by default, probe batches
 
     train = loaded.plan.recipe.train
     # The logger goes first (after callbacks that only add to the logs, e.g. the learning rate) so an
@@ -130,7 +138,7 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
     started = time.perf_counter()
     model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
               epochs=train.epochs, batch_size=train.batch_size, verbose=train.verbose,
-              callbacks=build_callbacks(loaded.plan, logger))
+              callbacks=attach(build_callbacks(loaded.plan, logger), loaded.plan, splits.x_train, splits.y_train))
     fit_seconds = time.perf_counter() - started
     # The test split is read here, once, after training and model selection are over.
     scores = model.evaluate(splits.x_test, splits.y_test, batch_size=train.batch_size, verbose=0,
