@@ -1,4 +1,4 @@
-"""The `pipeline` command: run | validate | show | plugins | catalogue | ui.
+"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report).
 
 Exit codes: 0 success, 1 the run failed, 2 bad recipe or arguments (one message, no traceback).
 Heavy imports happen inside the commands, so `--help` and `validate` stay instant.
@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="page to write or check (default: docs/catalogue.md; '-' prints it)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if the page differs from the registries (for CI)")
+    from pipeline.diagnostics.commands import add_commands  # diagnose | lr-find | report
+
+    add_commands(sub, recipe_command)
     p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
@@ -50,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"run": _run, "validate": _validate, "show": _show, "plugins": _plugins,
+    command = getattr(args, "handler", None) or {"run": _run, "validate": _validate, "show": _show, "plugins": _plugins,
                "catalogue": _catalogue, "ui": _ui}[args.command]
     from pipeline.recipe import RecipeError
 

@@ -26,7 +26,7 @@ def _finite(values) -> np.ndarray:
 
 def accuracy_key(history: dict) -> str | None:
     return next((k for k in ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_accuracy",
-                             "binary_accuracy") if k in history), None)
+                             "binary_accuracy") if k in history or f"val_{k}" in history), None)
 
 
 def flat_loss_rising_accuracy(history: dict, prefix: str = "") -> str | None:

@@ -93,3 +93,37 @@ def after_training(model, loaded, splits, history: dict, echo=print) -> Report |
     for finding in report.findings:
         echo(f"note: {finding}")
     return report
+
+
+def print_report(run_id: str, tracking_uri: str | None = None, out=print) -> int:
+    """Print what a run concluded: status, failure reason, pre-flight checks, verdict and advice."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from pipeline import tracking
+
+    mlflow.set_tracking_uri(tracking.tracking_uri(tracking_uri))
+    client = mlflow.MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except MlflowException as exc:
+        raise LookupError(f"no run '{run_id}' in {tracking.tracking_uri(tracking_uri)}") from exc
+    tags = run.data.tags
+    out(f"run {run_id} ({run.info.run_name}): {run.info.status}")
+    if "error" in tags:
+        out(f"error: {tags['error']}")
+    metrics = run.data.metrics
+    shown = [k for k in ("train_error", "val_error", "test_accuracy", "test_loss") if k in metrics]
+    if shown:
+        out("  ".join(f"{k}={metrics[k]:.4f}" for k in shown))
+    found = False
+    for path in (PREFLIGHT, REPORT):
+        try:
+            text = mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
+        except Exception:  # not logged by this run (no preflight, failed before the verdict)
+            continue
+        found = True
+        out(f"\n# {path}\n{text.rstrip()}")
+    if not found:
+        out("(no diagnostics report: the run ended before training finished, or diagnostics.verdict is off)")
+    return 0
