@@ -110,7 +110,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             if recipe.train.preflight:  # the `pipeline diagnose` checks; a failed one fails the run
                 from pipeline.diagnostics.preflight import run_preflight
 
-                run_preflight(loaded, splits, echo)
+                run_preflight(loaded, (data, splits), echo)
             result = _fit_and_evaluate(model, loaded, splits, logger)
             _log_artifacts(model, result.history, recipe.track.log_model)
             from pipeline.diagnostics.report import after_training  # verdict, curve readings, report
