@@ -15,3 +15,11 @@ def explosion_guard(factor: float = 3.0, monitor: str = "loss"):
     from pipeline.diagnostics.explosion_keras import LossExplosionGuard
 
     return LossExplosionGuard(factor=factor, monitor=monitor)
+
+
+@callbacks.register("activation_stats", aliases=("activation_statistics",))
+def activation_stats(every: int = 5, histograms: bool = True, gradients: bool = True):
+    """Per-layer activation mean/std/saturated/dead, gradient norms and update/weight ratio on a probe batch, at init and every N epochs."""
+    from pipeline.diagnostics.activations_keras import ActivationStatistics
+
+    return ActivationStatistics(every=every, histograms=histograms, gradients=gradients)
