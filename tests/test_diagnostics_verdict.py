@@ -69,16 +69,18 @@ def test_learning_rate_health_from_the_loss_curve(loss, health):
     assert curves.learning_rate_health({"loss": loss})[0] == health
 
 
-def test_a_run_logs_verdict_tags_errors_report_and_lr_plot(write_recipe, tracking_uri, capsys):
+def test_a_run_logs_verdict_report_lr_plot_and_activation_statistics(write_recipe, tracking_uri, capsys):
     recipe = write_recipe("v.yaml", """
 seed: 1
 data: {source: {type: digits}, preprocess: [{type: standardize}]}
-model: {layers: [{type: flatten}, {type: dense, units: 10}]}
+model:
+  layers: [{type: flatten}, {type: dense, units: 16, activation: relu, name: h}, {type: dense, units: 10, name: out}]
 train:
-  epochs: 3
+  epochs: 2
   optimizer: {type: adam, learning_rate: 0.01}
   schedule: {type: cosine}
   loss: {type: sparse_categorical_crossentropy, from_logits: true}
+  callbacks: [{type: activation_stats, every: 1}]
 diagnostics: {target_error: 0.01}
 track: {experiment: verdict}
 """)
@@ -97,3 +99,16 @@ track: {experiment: verdict}
     assert main(["report", run.info.run_id]) == 0
     printed = capsys.readouterr().out
     assert "FINISHED" in printed and f"{expected}: train error" in printed
+    # activation statistics: the table at init and after each epoch, histograms, gradient and update ratios
+    paths = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id, "diagnostics")}
+    assert {"diagnostics/activations.csv", "diagnostics/activations.txt", "diagnostics/activations_epoch_000.png",
+            "diagnostics/activations_epoch_002.png"} <= paths
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(
+        mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/diagnostics/activations.csv"))))
+    assert [(r["epoch"], r["layer"]) for r in rows] == [(e, n) for e in "012" for n in ("h", "out")]
+    assert all(float(r["grad_norm"]) > 0 for r in rows) and rows[0]["kind"] == "relu"
+    ratios = [float(r["update_ratio"]) for r in rows if r["epoch"] != "0"]
+    assert all(1e-5 < q < 1 for q in ratios)  # one Adam step moves the weights by a small fraction
