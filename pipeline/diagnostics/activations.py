@@ -45,7 +45,8 @@ def format_table(rows: list[dict]) -> str:
     for r in rows:
         def num(key, fmt):
             v = r.get(key)
-            return format(v, fmt) if v is not None and np.isfinite(v) else "-"
+            width = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
+            return format(v, fmt) if v is not None and np.isfinite(v) else "-".rjust(width)
 
         lines.append(f"{r['epoch']:>5} {r['layer']:<24} {str(r['kind']):<8} {num('mean', '10.3g')} "
                      f"{num('std', '10.3g')} {num('saturated', '9.1%')} {num('dead', '6.1%')} "

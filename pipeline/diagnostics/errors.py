@@ -30,4 +30,6 @@ def classification_error(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bo
 
 def model_error(model, x, y, batch_size: int, from_logits: bool = True) -> float | None:
     pred = model.predict(x, batch_size=batch_size, verbose=0)
+    if isinstance(pred, (list, tuple, dict)):  # several outputs: no single error to read
+        return None
     return classification_error(y, pred, from_logits)

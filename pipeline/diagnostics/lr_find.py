@@ -40,8 +40,9 @@ class LRFind:
             ax.axvline(self.suggestion, color="tab:red", ls="--", label=f"suggestion {self.suggestion:.2g}")
         ax.set_xscale("log")
         finite = [v for v in self.smoothed if math.isfinite(v)]
+        raw = [v for v in self.losses if math.isfinite(v)]
         if finite:
-            ax.set_ylim(min(finite) * 0.9, min(max(finite), DIVERGED * min(finite)) * 1.05)
+            ax.set_ylim(min(raw + finite) * 0.9, min(max(finite), DIVERGED * min(finite)) * 1.05)
         ax.set_xlabel("learning rate")
         ax.set_ylabel("training loss")
         ax.set_title("LR range test")
@@ -53,10 +54,11 @@ class LRFind:
     def write_override(self, path: str, recipe: str) -> None:
         """A recipe that extends `recipe` with the suggested learning rate."""
         import os
-
         from pathlib import Path
 
         parent = os.path.relpath(Path(recipe).resolve(), Path(path).resolve().parent)
+        if parent.startswith(".."):  # a path that climbs out of the folder reads better absolute
+            parent = str(Path(recipe).resolve())
         Path(path).write_text(f"# written by `pipeline lr-find {recipe}`: LR range test suggestion\n"
                               f"extends: {parent}\ntrain:\n  optimizer:\n    learning_rate: {self.suggestion:.3g}\n",
                               encoding="utf-8")

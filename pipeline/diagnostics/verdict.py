@@ -67,9 +67,12 @@ class Verdict:
         return out
 
     def explain(self) -> str:
+        larger = ""
+        if self.high_bias and self.high_variance:
+            larger = f"; the larger gap is {'variance' if self.variance > self.avoidable_bias else 'bias'}"
         return (f"{self.label}: train error {self.train_error:.2%}, validation error {self.val_error:.2%}, "
                 f"target {self.target_error:.2%} -> avoidable bias {self.avoidable_bias:.2%}, "
-                f"variance {self.variance:.2%} (high above {self.tolerance:.0%})")
+                f"variance {self.variance:.2%} (high above {self.tolerance:.0%}){larger}")
 
 
 def classify(train_error: float, val_error: float, target_error: float = 0.0, tolerance: float = 0.02) -> Verdict:
