@@ -38,12 +38,11 @@ def _loaded(write_recipe, output=OUTPUT, lr="0.01", extra=""):
 
 def _model_and_batch(loaded):
     from pipeline.components import build
+    from pipeline.keras_compat import set_seed
     from pipeline.train import build_compiled_model, prepare_data
 
-    from pipeline.keras_compat import set_seed
-
     set_seed(0)
-    data, splits = preflight_data = prepare_data(loaded)
+    _, splits = preflight_data = prepare_data(loaded)
     model = build_compiled_model(loaded, splits.x_train.shape[1:], 10)
     return model, build(loaded.plan.loss), splits.x_train[:256], splits.y_train[:256], preflight_data
 
@@ -81,7 +80,7 @@ def test_regularization_raises_the_loss_by_the_penalty(write_recipe):
                                                 ("0.01", "pass", "100% training accuracy")])
 def test_overfit_check_fails_with_lr_0_and_passes_on_a_sane_recipe(write_recipe, lr, status, words):
     loaded = _loaded(write_recipe, lr=lr)
-    *_, (data, splits) = _model_and_batch(loaded)
+    *_, (_, splits) = _model_and_batch(loaded)
     result = preflight.check_overfit(loaded, splits.x_train, splits.y_train, subset=30, steps=150)
     assert result.status == status and (words in result.message or words in result.advice)
 

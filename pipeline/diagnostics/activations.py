@@ -38,19 +38,20 @@ def layer_stats(a: np.ndarray, kind: str | None) -> dict[str, float]:
     return out
 
 
+def _cell(value, fmt: str) -> str:
+    """`value` formatted, or a right-aligned '-' when missing (no such statistic for this layer)."""
+    width = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
+    return format(value, fmt) if value is not None and np.isfinite(value) else "-".rjust(width)
+
+
 def format_table(rows: list[dict]) -> str:
     """The course's printout: one line per layer and recorded epoch."""
     lines = [f"{'epoch':>5} {'layer':<24} {'kind':<8} {'mean':>10} {'std':>10} {'saturated':>9} {'dead':>6}"
              f" {'grad norm':>10} {'update/w':>9}"]
     for r in rows:
-        def num(key, fmt):
-            v = r.get(key)
-            width = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
-            return format(v, fmt) if v is not None and np.isfinite(v) else "-".rjust(width)
-
-        lines.append(f"{r['epoch']:>5} {r['layer']:<24} {str(r['kind']):<8} {num('mean', '10.3g')} "
-                     f"{num('std', '10.3g')} {num('saturated', '9.1%')} {num('dead', '6.1%')} "
-                     f"{num('grad_norm', '10.3g')} {num('update_ratio', '9.2g')}")
+        lines.append(f"{r['epoch']:>5} {r['layer']:<24} {r['kind']!s:<8} {_cell(r['mean'], '10.3g')} "
+                     f"{_cell(r['std'], '10.3g')} {_cell(r['saturated'], '9.1%')} {_cell(r['dead'], '6.1%')} "
+                     f"{_cell(r.get('grad_norm'), '10.3g')} {_cell(r.get('update_ratio'), '9.2g')}")
     return "\n".join(lines) + "\n"
 
 
