@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = getattr(args, "handler", None) or {"run": _run, "validate": _validate, "show": _show, "plugins": _plugins,
-               "catalogue": _catalogue, "ui": _ui}[args.command]
+    command = getattr(args, "handler", None) or {  # subcommands added by other modules set a handler
+        "run": _run, "validate": _validate, "show": _show, "plugins": _plugins, "catalogue": _catalogue,
+        "ui": _ui}[args.command]
     from pipeline.recipe import RecipeError
 
     try:

@@ -161,8 +161,12 @@ def check_overfit(loaded, x_train, y_train, subset: int = 50, steps: int = 300) 
     xs, ys = x_train[:subset], y_train[:subset]
     model = build_model(_without_penalties(plan), plan.outputs, x_train.shape[1:], name="overfit_check")
     params = plan.optimizer.entry.signature.parameters
-    kwargs = {**plan.optimizer.kwargs, **({"learning_rate": learning_rate_used(plan)} if "learning_rate" in params else {})}
+    kwargs = {**plan.optimizer.kwargs,
+              **({"learning_rate": learning_rate_used(plan)} if "learning_rate" in params else {})}
     model.compile(optimizer=build(dataclasses.replace(plan.optimizer, kwargs=kwargs)), loss=build(plan.loss))
+    from pipeline.build.data_init import finish_initialization  # data-dependent init (LSUV), as in a run
+
+    finish_initialization(model, x_train, seed=plan.recipe.seed)
     from_logits = _from_logits(plan) is not False
     first = float(np.asarray(model.evaluate(xs, ys, batch_size=len(xs), verbose=0)))
     loss, error = first, None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pipeline.diagnostics import curves
 from pipeline.diagnostics.verdict import Verdict, classify
 
@@ -53,8 +55,26 @@ def learning_rates(optimizer, steps_per_epoch: int, epochs: int) -> list[float]:
 
     lr = getattr(optimizer, "_learning_rate", None)
     if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
-        return [float(keras.ops.convert_to_numpy(lr((e + 1) * steps_per_epoch - 1))) for e in range(epochs)]
+        schedule = _compiled(lr)
+        return [float(keras.ops.convert_to_numpy(schedule(np.int64((e + 1) * steps_per_epoch - 1))))
+                for e in range(epochs)]
     return [float(keras.ops.convert_to_numpy(optimizer.learning_rate))] * epochs
+
+
+def _compiled(schedule):
+    """The schedule compiled once where the backend allows: called eagerly, a schedule with a warmup
+    branch costs ~0.1 s a step on JAX (60 epochs: 9 s measured here), compiled ~0.1 ms."""
+    import keras
+
+    if keras.config.backend() == "jax":
+        import jax
+
+        return jax.jit(schedule)
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(schedule)
+    return schedule
 
 
 def after_training(model, loaded, splits, history: dict, echo=print) -> Report | None:
