@@ -1,4 +1,4 @@
-"""The `pipeline` command: run | validate | show | plugins | catalogue | ui.
+"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report).
 
 Exit codes: 0 success, 1 the run failed, 2 bad recipe or arguments (one message, no traceback).
 Heavy imports happen inside the commands, so `--help` and `validate` stay instant.
@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="trials in N processes (KerasTuner chief/worker)")
     p.add_argument("--dir", help="search state folder (default: tuning/<recipe name>)")
     p.add_argument("-o", "--output", help="where to write the best recipe (default: <dir>/best.yaml)")
+    from pipeline.diagnostics.commands import add_commands  # diagnose | lr-find | report
+
+    add_commands(sub, recipe_command)
     p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
@@ -56,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    command = {"run": _run, "validate": _validate, "show": _show, "plugins": _plugins,
-               "catalogue": _catalogue, "ui": _ui, "tune": _tune}[args.command]
+    command = getattr(args, "handler", None) or {  # subcommands added by other modules set a handler
+        "run": _run, "validate": _validate, "show": _show, "plugins": _plugins, "catalogue": _catalogue,
+        "ui": _ui, "tune": _tune}[args.command]
     from pipeline.recipe import RecipeError
 
     try:

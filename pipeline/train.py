@@ -104,11 +104,18 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
                 from pipeline.build.training import learning_rate_used
 
                 mlflow.log_param("train.optimizer.learning_rate_used", learning_rate_used(loaded.plan))
+            if recipe.train.preflight:  # the `pipeline diagnose` checks; a failed one fails the run
+                from pipeline.diagnostics.preflight import run_preflight
+
+                run_preflight(loaded, (data, splits), echo)
             result = _fit_and_evaluate(model, loaded, splits, logger, extra_callbacks)
             from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
 
             _log_artifacts(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
                            result.history, recipe.track.log_model)
+            from pipeline.diagnostics.report import after_training  # verdict, curve readings, report
+
+            after_training(model, loaded, splits, result.history, echo)
             echo(("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
                   if result.test_metrics else "test split not evaluated (k-fold)")
                  + f"  (training took {result.fit_seconds:.1f} s)")
@@ -124,6 +131,7 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra
     import mlflow
 
     from pipeline.build.training import build_callbacks, log_test_reports
+    from pipeline.diagnostics.monitors import attach  # explosion guard by default, probe batches
 
     train = loaded.plan.recipe.train
     from pipeline.data.training_data import fit_data  # arrays or the training feed (mix, oversampling)
@@ -134,8 +142,9 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra
     # The logger goes first (after callbacks that only add to the logs, e.g. the learning rate) so an
     # epoch's metrics are recorded even if a later callback stops the run.
     started = time.perf_counter()
+    callbacks = attach(build_callbacks(loaded.plan, logger), loaded.plan, splits.x_train, splits.y_train)
     model.fit(**data.train, validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
-              callbacks=[*build_callbacks(loaded.plan, logger), *extra_callbacks])
+              callbacks=[*callbacks, *extra_callbacks])
     fit_seconds = time.perf_counter() - started
     test_metrics = {}
     if len(splits.x_test):  # empty in a k-fold run: cross-validation leaves the test split alone

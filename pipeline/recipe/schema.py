@@ -6,6 +6,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
+from pipeline.diagnostics.settings import Diagnostics
+
 Spec = Union[str, dict[str, Any]]
 Backend = Literal["jax", "tensorflow", "torch"]
 
@@ -80,6 +82,7 @@ class Train(Section):
     # The linear scaling rule (Goyal et al. 2017): the optimizer's learning rate is meant for this
     # batch size, and is multiplied by batch_size / scale_lr_with_batch (e.g. 256).
     scale_lr_with_batch: PositiveInt | None = None
+    preflight: bool = False  # run the `pipeline diagnose` checks first; a failed check fails the run
 
 
 class Track(Section):
@@ -99,3 +102,4 @@ class Recipe(Section):
     train: Train
     track: Track = Track()
     search: dict[str, Any] | None = None  # `pipeline tune` only (pipeline/search/space.py checks it)
+    diagnostics: Diagnostics = Diagnostics()

@@ -1,0 +1,35 @@
+"""Classification error of a trained model on a split (the quantity the bias/variance table reads)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def classification_error(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool = True) -> float | None:
+    """Fraction misclassified; None when the labels are not class labels (regression).
+
+    Integer labels against C scores (argmax), one-hot labels (argmax of both), or 0/1 labels against one
+    score (threshold 0 for logits, 0.5 for probabilities).
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_pred.ndim == 2 and y_pred.shape[-1] == 1:
+        y_pred = y_pred[:, 0]
+    if y_pred.ndim == 1:  # one score: binary
+        labels = y_true.reshape(-1)
+        if not np.isin(labels, (0, 1)).all():
+            return None
+        predicted = y_pred > (0.0 if from_logits else 0.5)
+        return float(np.mean(predicted != labels.astype(bool)))
+    if y_true.ndim == 1 and np.issubdtype(y_true.dtype, np.integer):
+        return float(np.mean(np.argmax(y_pred, axis=-1) != y_true))
+    if y_true.shape == y_pred.shape and y_true.ndim == 2 and np.isin(y_true, (0, 1)).all() \
+            and np.allclose(y_true.sum(-1), 1):
+        return float(np.mean(np.argmax(y_pred, axis=-1) != np.argmax(y_true, axis=-1)))
+    return None
+
+
+def model_error(model, x, y, batch_size: int, from_logits: bool = True) -> float | None:
+    pred = model.predict(x, batch_size=batch_size, verbose=0)
+    if isinstance(pred, (list, tuple, dict)):  # several outputs: no single error to read
+        return None
+    return classification_error(y, pred, from_logits)

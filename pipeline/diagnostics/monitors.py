@@ -1,0 +1,22 @@
+"""The diagnostics callbacks a run gets without asking, and the probe data the statistics read."""
+
+from __future__ import annotations
+
+from pipeline.recipe.validate import Plan
+
+PROBE_SIZE = 256  # examples in the fixed probe batch of the statistics callbacks
+
+
+def attach(callbacks: list, plan: Plan, x_train, y_train) -> list:
+    """Add the default loss-explosion guard (unless the recipe turned it off or lists its own) and
+    hand a fixed probe batch from the training split to callbacks that ask for one (`set_probe`)."""
+    from pipeline.diagnostics.explosion_keras import LossExplosionGuard
+
+    out = list(callbacks)
+    factor = plan.recipe.diagnostics.explosion_factor
+    if factor is not None and not any(isinstance(c, LossExplosionGuard) for c in out):
+        out.append(LossExplosionGuard(factor=factor))
+    for callback in out:
+        if callable(getattr(callback, "set_probe", None)):
+            callback.set_probe(x_train[:PROBE_SIZE], y_train[:PROBE_SIZE])
+    return out
