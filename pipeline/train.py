@@ -102,6 +102,9 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
 
             finish_initialization(model, splits.x_train, seed=recipe.seed)
+            from pipeline import transfer  # init_from, freeze (after LSUV: loaded weights win)
+
+            mlflow.log_params(transfer.prepare(model, loaded.plan, steps_per_epoch))
             mlflow.log_param("model.parameters", model.count_params())
             if recipe.train.scale_lr_with_batch:  # the rate actually used, next to the recipe's
                 from pipeline.build.training import learning_rate_used
@@ -128,14 +131,21 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger) -> Ru
     # The logger goes first (after callbacks that only add to the logs, e.g. the learning rate) so an
     # epoch's metrics are recorded even if a later callback stops the run.
     started = time.perf_counter()
-    model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-              epochs=train.epochs, batch_size=train.batch_size, verbose=train.verbose,
-              callbacks=build_callbacks(loaded.plan, logger))
+    from pipeline.transfer import fit_in_stages  # one model.fit, or phases at train.unfreeze epochs
+
+    fit_in_stages(model, loaded.plan, echo=print, x=splits.x_train, y=splits.y_train,
+                  validation_data=(splits.x_val, splits.y_val), epochs=train.epochs,
+                  batch_size=train.batch_size, verbose=train.verbose,
+                  callbacks=build_callbacks(loaded.plan, logger))
     fit_seconds = time.perf_counter() - started
     # The test split is read here, once, after training and model selection are over.
     scores = model.evaluate(splits.x_test, splits.y_test, batch_size=train.batch_size, verbose=0,
                             return_dict=True)
     test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
+    if train.tta is not None:  # logged beside, never instead of, the plain test metrics
+        from pipeline.tta import evaluate_tta
+
+        test_metrics |= evaluate_tta(model, loaded.plan, splits.x_test, splits.y_test, train.batch_size)
     mlflow.log_metrics({**test_metrics, "fit_time_s": fit_seconds})
     # end-of-run reports on the test split (e.g. the confusion matrix), logged as artifacts
     log_test_reports(model, loaded.plan, splits.x_test, splits.y_test, train.batch_size)

@@ -51,6 +51,9 @@ SAMPLES = {
     "fn": "relu",                  # the activation layer
     "path": _npz_file,             # npz dataset
     "stddev": 0.1,                 # gaussian noise
+    "height": 4,                   # resize
+    "width": 4,
+    "scale": 0.5,                  # rescale
 }
 
 #: Extra arguments that keep a slow default fast (not required ones: those live in SAMPLES).
@@ -66,6 +69,8 @@ LAYER_INPUTS: dict[str, list[list[tuple[int, ...]]]] = {
     "concatenate": [[(8, 3), (8, 3)]],
     "group_norm": [[(4, 32)]],                       # its default of 32 groups needs 32 channels
     "residual_block": [[(8, 3)], [(8, 8, 2)]],       # 1-D with projection, 2-D identity (filters=2)
+    "unet_up": [[(4, 4, 3), (8, 8, 2)]],             # [x, skip]: x is upsampled to the skip's size
+    "resize": [[(8, 8, 3)]],
 }
 DEFAULT_INPUTS: list[list[tuple[int, ...]]] = [[(8, 3)], [(8, 8, 3)]]
 

@@ -6,6 +6,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from pipeline.recipe.transfer_schema import TTA, Freezing, InitFrom, Unfreeze
+
 Spec = Union[str, dict[str, Any]]
 Backend = Literal["jax", "tensorflow", "torch"]
 
@@ -40,6 +42,8 @@ class Model(Section):
     defaults: dict[str, Any] = {}
     layers: list[dict[str, Any]] = Field(min_length=1)
     outputs: list[str] | None = None
+    init_from: InitFrom | None = None  # transfer learning (pipeline/transfer.py)
+    freeze: Freezing | None = None
 
 
 class Train(Section):
@@ -55,6 +59,8 @@ class Train(Section):
     # The linear scaling rule (Goyal et al. 2017): the optimizer's learning rate is meant for this
     # batch size, and is multiplied by batch_size / scale_lr_with_batch (e.g. 256).
     scale_lr_with_batch: PositiveInt | None = None
+    unfreeze: list[Unfreeze] = []  # staged fine-tuning (pipeline/transfer.py)
+    tta: TTA | None = None  # test-time augmentation, logged as test_tta_* (pipeline/tta.py)
 
 
 class Track(Section):
