@@ -59,6 +59,9 @@ SAMPLES = {
 #: Extra arguments that keep a slow default fast (not required ones: those live in SAMPLES).
 FAST = {
     ("datasets", "mnist1d"): {"num_samples": 100},
+    ("layers", "keras_application"): {"architecture": "VGG16"},   # 20 layers: the quickest to compile
+    ("datasets", "shapes"): {"num_samples": 20, "num_test": 10},
+    ("datasets", "shapes_segmentation"): {"num_samples": 20, "num_test": 10},
 }
 
 #: Inputs of layers that need more than one tensor, a particular rank, or several cases: each
@@ -71,6 +74,7 @@ LAYER_INPUTS: dict[str, list[list[tuple[int, ...]]]] = {
     "residual_block": [[(8, 3)], [(8, 8, 2)]],       # 1-D with projection, 2-D identity (filters=2)
     "unet_up": [[(4, 4, 3), (8, 8, 2)]],             # [x, skip]: x is upsampled to the skip's size
     "resize": [[(8, 8, 3)]],
+    "keras_application": [[(32, 32, 3)]],            # MobileNetV2's smallest input
 }
 DEFAULT_INPUTS: list[list[tuple[int, ...]]] = [[(8, 3)], [(8, 8, 3)]]
 
