@@ -90,7 +90,9 @@ def _show(args) -> int:
 
     data = build(loaded.plan.source)
     model = build_model(loaded.plan.layers, loaded.plan.outputs, data.x.shape[1:], name=loaded.plan.recipe.name)
-    model.summary(line_length=120, print_fn=lambda line, *a, **k: print(line))
+    from pipeline.summary import layer_table  # plain text: Keras' table drops columns when piped
+
+    print(layer_table(model))
     return EXIT_OK
 
 
