@@ -17,7 +17,7 @@ def upsample2d(size: int | tuple[int, int] = 2, interpolation: Literal["nearest"
     return keras.layers.UpSampling2D(size=size, interpolation=interpolation, name=name)
 
 
-@layers.register("conv2d_transpose", aliases=("deconv2d",))
+@layers.register("conv2d_transpose")
 def conv2d_transpose(filters: int, kernel_size: int | tuple[int, int], strides: int | tuple[int, int] = 1,
                      padding: Literal["valid", "same"] = "valid", activation: Activation | None = None,
                      use_bias: bool = True, kernel_initializer: Initializer = "glorot_uniform",
