@@ -74,7 +74,7 @@ LAYER_INPUTS: dict[str, list[list[tuple[int, ...]]]] = {
     "residual_block": [[(8, 3)], [(8, 8, 2)]],       # 1-D with projection, 2-D identity (filters=2)
     "unet_up": [[(4, 4, 3), (8, 8, 2)]],             # [x, skip]: x is upsampled to the skip's size
     "resize": [[(8, 8, 3)]],
-    "keras_application": [[(32, 32, 3)]],            # MobileNetV2's smallest input
+    "keras_application": [[(32, 32, 3)]],            # the smallest input Keras Applications accept
 }
 DEFAULT_INPUTS: list[list[tuple[int, ...]]] = [[(8, 3)], [(8, 8, 3)]]
 
