@@ -103,7 +103,9 @@ def _show(args) -> int:
     _, splits = prepare_data(fold_recipe(loaded, 0) if split.kfold and split.fold is None else loaded)
     shape = splits.x_train.shape[1:]  # what the model reads: after preprocessing (e.g. PCA)
     model = build_model(loaded.plan.layers, loaded.plan.outputs, shape, name=loaded.plan.recipe.name)
-    model.summary(line_length=120, print_fn=lambda line, *a, **k: print(line))
+    from pipeline.summary import layer_table  # plain text: Keras' table drops columns when piped
+
+    print(layer_table(model))
     return EXIT_OK
 
 

@@ -99,6 +99,9 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
 
             finish_initialization(model, splits.x_train, seed=recipe.seed)
+            from pipeline import transfer  # init_from, freeze (after LSUV: loaded weights win)
+
+            mlflow.log_params(transfer.prepare(model, loaded.plan, steps_per_epoch))
             mlflow.log_param("model.parameters", model.count_params())
             if recipe.train.scale_lr_with_batch:  # the rate actually used, next to the recipe's
                 from pipeline.build.training import learning_rate_used
@@ -143,8 +146,10 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra
     # epoch's metrics are recorded even if a later callback stops the run.
     started = time.perf_counter()
     callbacks = attach(build_callbacks(loaded.plan, logger), loaded.plan, splits.x_train, splits.y_train)
-    model.fit(**data.train, validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
-              callbacks=[*callbacks, *extra_callbacks])
+    from pipeline.transfer import fit_in_stages  # one model.fit, or phases at train.unfreeze epochs
+
+    fit_in_stages(model, loaded.plan, echo=print, **data.train, validation_data=data.validation,
+                  epochs=train.epochs, verbose=train.verbose, callbacks=[*callbacks, *extra_callbacks])
     fit_seconds = time.perf_counter() - started
     test_metrics = {}
     if len(splits.x_test):  # empty in a k-fold run: cross-validation leaves the test split alone
@@ -152,6 +157,10 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra
         scores = model.evaluate(splits.x_test, data.y_test, batch_size=train.batch_size, verbose=0,
                                 return_dict=True)
         test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
+        if train.tta is not None:  # logged beside, never instead of, the plain test metrics
+            from pipeline.tta import evaluate_tta
+
+            test_metrics |= evaluate_tta(model, loaded.plan, splits.x_test, data.y_test, train.batch_size)
         # end-of-run reports on the test split (e.g. the confusion matrix), logged as artifacts
         log_test_reports(model, loaded.plan, splits.x_test, splits.y_test, train.batch_size)
     else:  # a k-fold fold: the model as kept (best weights, if restored) on its held-out fold

@@ -79,11 +79,17 @@ SAMPLES = {
     "x_path": _npy_file("x", np.arange(12, dtype="float32").reshape(6, 2)),  # npy dataset
     "y_path": _npy_file("y", np.arange(6) % 2),
     "root": _image_folder,         # image_folder dataset
+    "height": 4,                   # resize
+    "width": 4,
+    "scale": 0.5,                  # rescale
 }
 
 #: Extra arguments that keep a slow default fast (not required ones: those live in SAMPLES).
 FAST = {
     ("datasets", "mnist1d"): {"num_samples": 100},
+    ("layers", "keras_application"): {"architecture": "VGG16"},   # 20 layers: the quickest to compile
+    ("datasets", "shapes"): {"num_samples": 20, "num_test": 10},
+    ("datasets", "shapes_segmentation"): {"num_samples": 20, "num_test": 10},
 }
 
 #: Inputs of layers that need more than one tensor, a particular rank, or several cases: each
@@ -94,6 +100,9 @@ LAYER_INPUTS: dict[str, list[list[tuple[int, ...]]]] = {
     "concatenate": [[(8, 3), (8, 3)]],
     "group_norm": [[(4, 32)]],                       # its default of 32 groups needs 32 channels
     "residual_block": [[(8, 3)], [(8, 8, 2)]],       # 1-D with projection, 2-D identity (filters=2)
+    "unet_up": [[(4, 4, 3), (8, 8, 2)]],             # [x, skip]: x is upsampled to the skip's size
+    "resize": [[(8, 8, 3)]],
+    "keras_application": [[(32, 32, 3)]],            # the smallest input Keras Applications accept
 }
 DEFAULT_INPUTS: list[list[tuple[int, ...]]] = [[(8, 3)], [(8, 8, 3)]]
 

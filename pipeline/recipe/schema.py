@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, m
 
 from pipeline.diagnostics.settings import Diagnostics
 
+from pipeline.recipe.transfer_schema import TTA, Freezing, InitFrom, Unfreeze
+
 Spec = Union[str, dict[str, Any]]
 Backend = Literal["jax", "tensorflow", "torch"]
 
@@ -67,6 +69,8 @@ class Model(Section):
     defaults: dict[str, Any] = {}
     layers: list[dict[str, Any]] = Field(min_length=1)
     outputs: list[str] | None = None
+    init_from: InitFrom | None = None  # transfer learning (pipeline/transfer.py)
+    freeze: Freezing | None = None
 
 
 class Train(Section):
@@ -83,6 +87,8 @@ class Train(Section):
     # batch size, and is multiplied by batch_size / scale_lr_with_batch (e.g. 256).
     scale_lr_with_batch: PositiveInt | None = None
     preflight: bool = False  # run the `pipeline diagnose` checks first; a failed check fails the run
+    unfreeze: list[Unfreeze] = []  # staged fine-tuning (pipeline/transfer.py)
+    tta: TTA | None = None  # test-time augmentation, logged as test_tta_* (pipeline/tta.py)
 
 
 class Track(Section):

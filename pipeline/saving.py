@@ -1,0 +1,32 @@
+"""Reloading a saved model in a fresh process.
+
+Keras imports no module named in a `.keras` file, so the classes of the built-in plugin (in the
+`plugins/*_keras.py` modules, registered with Keras when imported) must be imported first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+
+def import_keras_classes() -> list[str]:
+    """Import every `_keras` module of the built-in plugins (registers their classes with Keras)."""
+    import plugins
+
+    names = [m.name for m in pkgutil.walk_packages(plugins.__path__, prefix="plugins.")
+             if m.name.endswith("_keras")]
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+def load_model(path, compile: bool = True):
+    """`keras.saving.load_model` after registering the plugin classes (safe mode: no lambdas)."""
+    import keras
+
+    from pipeline.keras_compat import tensorflow_probe_disabled
+
+    import_keras_classes()
+    with tensorflow_probe_disabled():
+        return keras.saving.load_model(path, compile=compile)
