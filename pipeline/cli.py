@@ -99,9 +99,14 @@ def _show(args) -> int:
     from pipeline.kfold import fold_recipe
     from pipeline.train import prepare_data
 
-    split = loaded.plan.recipe.data.split
-    _, splits = prepare_data(fold_recipe(loaded, 0) if split.kfold and split.fold is None else loaded)
-    shape = splits.x_train.shape[1:]  # what the model reads: after preprocessing (e.g. PCA)
+    if loaded.plan.preprocess:  # the model reads what preprocessing (e.g. PCA) fitted on training makes
+        split = loaded.plan.recipe.data.split
+        _, splits = prepare_data(fold_recipe(loaded, 0) if split.kfold and split.fold is None else loaded)
+        shape = splits.x_train.shape[1:]
+    else:
+        from pipeline.components import build
+
+        shape = build(loaded.plan.source).x.shape[1:]
     model = build_model(loaded.plan.layers, loaded.plan.outputs, shape, name=loaded.plan.recipe.name)
     from pipeline.summary import layer_table  # plain text: Keras' table drops columns when piped
 
