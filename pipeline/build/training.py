@@ -55,9 +55,16 @@ def build_metrics(plan: Plan) -> tuple[list, list]:
 
 
 def compile_model(model, plan: Plan, steps_per_epoch: int) -> None:
+    import keras
+
+    from pipeline import performance
+
     metrics, _ = build_metrics(plan)
-    model.compile(optimizer=build_optimizer(plan, steps_per_epoch), loss=build(plan.loss),
-                  metrics=metrics, steps_per_execution=plan.recipe.train.steps_per_execution)
+    train = plan.recipe.train
+    model.compile(optimizer=build_optimizer(plan, steps_per_epoch), loss=build(plan.loss), metrics=metrics,
+                  steps_per_execution=performance.steps_per_execution(train.steps_per_execution, steps_per_epoch,
+                                                                      keras.config.backend()),
+                  jit_compile=performance.jit_compile(train.jit_compile))
 
 
 def build_callbacks(plan: Plan, logger=None) -> list:

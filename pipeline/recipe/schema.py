@@ -6,6 +6,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
+from pipeline.recipe.performance import AutoOrBool, AutoOrPositiveInt, Device, Distribution, Precision
+
 Spec = Union[str, dict[str, Any]]
 Backend = Literal["jax", "tensorflow", "torch"]
 
@@ -50,7 +52,10 @@ class Train(Section):
     loss: Spec
     metrics: list[Spec] = []
     callbacks: list[Spec] = []
-    steps_per_execution: PositiveInt = 1
+    steps_per_execution: AutoOrPositiveInt = "auto"  # auto: measured per backend (pipeline/performance.py)
+    jit_compile: AutoOrBool = "auto"  # XLA; auto: Keras' choice (on for JAX and TensorFlow)
+    precision: Precision = "float32"  # mixed_*: Keras dtype policy, output layers kept in float32
+    device: Device = "auto"  # auto: the accelerator when there is one, else the CPU
     verbose: Literal[0, 1, 2] = 2
     # The linear scaling rule (Goyal et al. 2017): the optimizer's learning rate is meant for this
     # batch size, and is multiplied by batch_size / scale_lr_with_batch (e.g. 256).
@@ -73,3 +78,11 @@ class Recipe(Section):
     model: Model
     train: Train
     track: Track = Track()
+    distribution: Distribution | None = None
+
+    @model_validator(mode="after")
+    def _distribution_needs_jax(self):
+        if self.distribution is not None and self.backend not in (None, "jax"):
+            raise ValueError(f"distribution: data_parallel needs the jax backend (keras.distribution). "
+                             f"Received: backend={self.backend!r}")
+        return self
