@@ -87,6 +87,9 @@ def _show(args) -> int:
 
     backend.activate(loaded.resolved["backend"])
     from pipeline.build.model import build_model
+    from pipeline.performance import describe_devices
+
+    print(describe_devices(loaded.resolved["backend"], loaded.plan.recipe.train.device))
 
     data = build(loaded.plan.source)
     model = build_model(loaded.plan.layers, loaded.plan.outputs, data.x.shape[1:], name=loaded.plan.recipe.name)
@@ -161,5 +164,12 @@ def _ui(args) -> int:
         return EXIT_OK
 
 
+def console_main() -> None:
+    """The `pipeline` console script: `main()`, then exit without the interpreter's teardown."""
+    from pipeline.fast_exit import exit_now
+
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

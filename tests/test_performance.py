@@ -132,3 +132,10 @@ def test_explicit_device_is_used_and_described():
         value = keras.ops.ones((2,))
     if keras.config.backend() == "jax":
         assert {d.platform for d in value.devices()} == {"cpu"}
+
+
+def test_show_names_backend_and_devices(write_recipe, capsys):
+    from pipeline.cli import main
+
+    assert main(["show", str(write_recipe("r.yaml", MINIMAL_RECIPE))]) == 0
+    assert "backend jax, devices: cpu:0; training on cpu:0" in capsys.readouterr().out
