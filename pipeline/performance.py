@@ -77,11 +77,10 @@ def output_scope(is_output: bool):
 
 
 @contextlib.contextmanager
-def execution_scope(plan, steps_per_epoch: int, echo=print):
+def execution_scope(plan, steps_per_epoch: int, echo=print, track: bool = True):
     """Everything built and trained inside runs with the recipe's precision, device and
-    distribution; the chosen settings are printed and logged as MLflow params (`*_used`)."""
+    distribution; the chosen settings are printed and (`track`) logged as MLflow params (`*_used`)."""
     import keras
-    import mlflow
 
     from pipeline import distribution
     from pipeline.build.training import learning_rate_used
@@ -99,6 +98,9 @@ def execution_scope(plan, steps_per_epoch: int, echo=print):
              f"{summary['train.per_device_batch_size']}; learning rate {learning_rate_used(plan):g}"
              + (f" (scaled by batch/{train.scale_lr_with_batch})" if train.scale_lr_with_batch else
                 " (as written: set train.scale_lr_with_batch to scale it with the global batch)"))
-    mlflow.log_params(used)
+    if track:
+        import mlflow
+
+        mlflow.log_params(used)
     with precision_scope(train.precision), device_scope(train.device), distributed:
         yield used

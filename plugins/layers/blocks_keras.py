@@ -33,9 +33,9 @@ def fresh(config: str, name: str, dtype=None):
     """A new layer from `layer_config`'s string (with the block's dtype policy, when given)."""
     config = json.loads(config)
     config["config"]["name"] = name
-    if dtype is not None:
-        config["config"]["dtype"] = keras.dtype_policies.serialize(dtype)
     with tensorflow_probe_disabled():
+        if dtype is not None:
+            config["config"]["dtype"] = keras.dtype_policies.serialize(dtype)
         return keras.layers.deserialize(config)
 
 
