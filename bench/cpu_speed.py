@@ -5,7 +5,8 @@ Variants, each in a fresh process, alternating (order rotated per repeat), same 
   pipeline-before   the same with the defaults before issue 7 (steps_per_execution 1, normal exit)
   hand-same         bench/handwritten_mnist1d.py with the pipeline's settings (8 steps per execution)
   hand-default      bench/handwritten_mnist1d.py with Keras' defaults (1 step per execution)
-Per run: wall time, fit time (printed by each program), start-up to the first training step (the
+Per run: wall time, CPU time (user + system, of the child: less sensitive to other jobs on a shared
+machine than wall time), fit time (printed by each program), start-up to the first training step (the
 first `Epoch 1/` line Keras prints, timed by this process), peak RSS (`ru_maxrss` from wait4).
 The table shows medians; the ratios are of medians measured in this one session.
 
@@ -59,7 +60,7 @@ def measure(command: list[str], extra_env: dict, backend: str) -> dict:
     fit = re.search(r"training took ([\d.]+) s|fit time: ([\d.]+) s", text)
     acc = re.search(r"test_accuracy=([\d.]+)|test accuracy: ([\d.]+)", text)
     return {"wall_s": wall, "fit_s": float(next(g for g in fit.groups() if g)), "startup_s": first_step,
-            "rss_mib": usage.ru_maxrss / 1024, "accuracy": float(next(g for g in acc.groups() if g))}
+            "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024, "accuracy": float(next(g for g in acc.groups() if g))}
 
 
 def main() -> None:
@@ -85,14 +86,17 @@ def main() -> None:
                       file=sys.stderr, flush=True)
     med = {n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in runs.items()}
     print(f"backend {args.backend}, {os.cpu_count()} CPUs, median of {args.repeats} per variant")
-    print(f"{'variant':<16} {'wall s':>7} {'fit s':>7} {'startup s':>9} {'peak RSS MiB':>13} {'test acc':>9}")
+    print(f"{'variant':<16} {'wall s':>7} {'CPU s':>7} {'fit s':>7} {'startup s':>9} {'peak RSS MiB':>13} "
+          f"{'test acc':>9}")
     for name, m in med.items():
-        print(f"{name:<16} {m['wall_s']:>7.2f} {m['fit_s']:>7.2f} {m['startup_s']:>9.2f} {m['rss_mib']:>13.0f} "
-              f"{m['accuracy']:>9.4f}")
+        print(f"{name:<16} {m['wall_s']:>7.2f} {m['cpu_s']:>7.2f} {m['fit_s']:>7.2f} {m['startup_s']:>9.2f} "
+              f"{m['rss_mib']:>13.0f} {m['accuracy']:>9.4f}")
     ratios = [("pipeline / hand-same (wall; goal <= 1.05)", "pipeline", "hand-same", "wall_s"),
               ("pipeline / hand-same (peak RSS)", "pipeline", "hand-same", "rss_mib"),
               ("pipeline / hand-same (start-up to first step)", "pipeline", "hand-same", "startup_s"),
+              ("pipeline / hand-same (CPU time)", "pipeline", "hand-same", "cpu_s"),
               ("hand-default / pipeline (wall; goal >= 1.15)", "hand-default", "pipeline", "wall_s"),
+              ("hand-default / pipeline (CPU time)", "hand-default", "pipeline", "cpu_s"),
               ("pipeline-before / pipeline (wall)", "pipeline-before", "pipeline", "wall_s"),
               ("pipeline-before / pipeline (fit)", "pipeline-before", "pipeline", "fit_s")]
     for label, a, b, key in ratios:

@@ -89,7 +89,8 @@ def execution_scope(plan, steps_per_epoch: int, echo=print, track: bool = True):
     distributed, summary = distribution.scope(plan.recipe.distribution, train.batch_size)
     used = {"train.steps_per_execution_used": steps_per_execution(train.steps_per_execution, steps_per_epoch,
                                                                   backend),
-            "train.device_used": describe_devices(backend, train.device).rsplit(" ", 1)[-1], **summary}
+            "train.device_used": summary.get("distribution.devices")
+            or describe_devices(backend, train.device).rsplit(" ", 1)[-1], **summary}
     echo(f"speed: steps_per_execution={used['train.steps_per_execution_used']} ({train.steps_per_execution}), "
          f"jit_compile={train.jit_compile}, precision={train.precision}, device={used['train.device_used']}")
     if summary:
