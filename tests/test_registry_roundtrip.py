@@ -51,6 +51,7 @@ SAMPLES = {
     "fn": "relu",                  # the activation layer
     "path": _npz_file,             # npz dataset
     "stddev": 0.1,                 # gaussian noise
+    "shape": [4, 2],               # synthetic dataset
 }
 
 #: Extra arguments that keep a slow default fast (not required ones: those live in SAMPLES).
