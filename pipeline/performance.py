@@ -95,7 +95,7 @@ def execution_scope(plan, steps_per_epoch: int, echo=print, track: bool = True):
          f"jit_compile={train.jit_compile}, precision={train.precision}, device={used['train.device_used']}")
     if summary:
         echo(f"data parallel over {summary['distribution.device_count']} devices ({summary['distribution.devices']}): "
-             f"global batch {train.batch_size} = {summary['distribution.device_count']} x "
+             f"global batch {summary['train.global_batch_size']} = {summary['distribution.device_count']} x "
              f"{summary['train.per_device_batch_size']}; learning rate {learning_rate_used(plan):g}"
              + (f" (scaled by batch/{train.scale_lr_with_batch})" if train.scale_lr_with_batch else
                 " (as written: set train.scale_lr_with_batch to scale it with the global batch)"))

@@ -55,7 +55,10 @@ def test_global_batch_must_split_evenly(write_recipe, monkeypatch):
     _, summary = distribution.data_parallel(loaded.plan.recipe.distribution, 32)
     assert summary["distribution.device_count"] == 1 and summary["train.per_device_batch_size"] == 32
     monkeypatch.setattr(keras.distribution, "list_devices", lambda: ["cpu:0", "cpu:1", "cpu:2"])
-    with pytest.raises(ValueError, match="must be divisible by the 3 devices"):
-        distribution.data_parallel(loaded.plan.recipe.distribution.model_copy(update={"devices": None}), 32)
+    spec = loaded.plan.recipe.distribution.model_copy(update={"devices": None})
+    with pytest.raises(ValueError, match=r"global batch \(32 x 1 processes = 32\) must be divisible by the 3"):
+        distribution.data_parallel(spec, 32)
+    _, summary = distribution.data_parallel(spec, 32, processes=3)  # several hosts: 3 x 32 on 3 devices
+    assert summary["train.global_batch_size"] == 96 and summary["train.per_device_batch_size"] == 32
     with pytest.raises(RecipeError, match="distribution.devices: input should be greater than 0"):
         load_recipe(write_recipe("bad.yaml", RECIPE + "distribution: {type: data_parallel, devices: 0}\n"))
