@@ -23,11 +23,6 @@ def steps_per_execution(setting, steps_per_epoch: int, backend: str) -> int:
     return max(1, min(value, steps_per_epoch))
 
 
-def jit_compile(setting):
-    """`auto` is Keras' own choice (XLA on JAX and on TensorFlow where the model supports it)."""
-    return setting
-
-
 def device_scope(setting: str):
     """`keras.device(...)` for an explicit device; `auto` leaves Keras' default (the accelerator
     when there is one, else the CPU)."""

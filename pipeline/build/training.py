@@ -64,7 +64,7 @@ def compile_model(model, plan: Plan, steps_per_epoch: int) -> None:
     model.compile(optimizer=build_optimizer(plan, steps_per_epoch), loss=build(plan.loss), metrics=metrics,
                   steps_per_execution=performance.steps_per_execution(train.steps_per_execution, steps_per_epoch,
                                                                       keras.config.backend()),
-                  jit_compile=performance.jit_compile(train.jit_compile))
+                  jit_compile=train.jit_compile)  # auto: Keras' choice (XLA on JAX and TensorFlow)
 
 
 def build_callbacks(plan: Plan, logger=None) -> list:
