@@ -70,7 +70,7 @@ def test_bad_speed_settings_are_recipe_errors(write_recipe, key, value, message)
 
 
 def test_data_parallel_needs_jax(write_recipe):
-    with pytest.raises(RecipeError, match="data_parallel needs the jax backend"):
+    with pytest.raises(RecipeError, match=r"r.yaml:\d+:1 distribution: data_parallel needs the jax backend"):
         load_recipe(write_recipe("r.yaml", MINIMAL_RECIPE + "distribution: {type: data_parallel}\n"),
                     ["backend=tensorflow"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from pipeline.recipe.performance import AutoOrBool, AutoOrPositiveInt, Device, Distribution, Precision
 
@@ -80,9 +80,10 @@ class Recipe(Section):
     track: Track = Track()
     distribution: Distribution | None = None
 
-    @model_validator(mode="after")
-    def _distribution_needs_jax(self):
-        if self.distribution is not None and self.backend not in (None, "jax"):
-            raise ValueError(f"distribution: data_parallel needs the jax backend (keras.distribution). "
-                             f"Received: backend={self.backend!r}")
-        return self
+    @field_validator("distribution")
+    @classmethod
+    def _distribution_needs_jax(cls, value, info: ValidationInfo):
+        backend = info.data.get("backend")
+        if value is not None and backend not in (None, "jax"):
+            raise ValueError(f"data_parallel needs the jax backend (keras.distribution). Received: backend={backend!r}")
+        return value
