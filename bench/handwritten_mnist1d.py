@@ -93,6 +93,8 @@ def main() -> None:
                              "keras: keras.utils.set_random_seed (imports TensorFlow when installed)")
     parser.add_argument("--epochs", type=int, default=EPOCHS,
                         help=f"for quick profiling only (the recipe's: {EPOCHS})")
+    parser.add_argument("--steps-per-execution", type=int, default=1,
+                        help="model.compile(steps_per_execution=...) (Keras' default: 1)")
     args = parser.parse_args()
     epochs = args.epochs
     os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -112,7 +114,8 @@ def main() -> None:
 
     model = build_model(x_train.shape[1:])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                  steps_per_execution=args.steps_per_execution)
     start = time.perf_counter()
     model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=BATCH_SIZE,
               verbose=2)

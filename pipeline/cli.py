@@ -97,7 +97,10 @@ def _show(args) -> int:
     backend.activate(loaded.resolved["backend"])
     from pipeline.build.model import build_model
     from pipeline.kfold import fold_recipe
+    from pipeline.performance import describe_devices
     from pipeline.train import prepare_data
+
+    print(describe_devices(loaded.resolved["backend"], loaded.plan.recipe.train.device))
 
     if loaded.plan.preprocess:  # the model reads what preprocessing (e.g. PCA) fitted on training makes
         split = loaded.plan.recipe.data.split
@@ -196,5 +199,12 @@ def _ui(args) -> int:
         return EXIT_OK
 
 
+def console_main() -> None:
+    """The `pipeline` console script: `main()`, then exit without the interpreter's teardown."""
+    from pipeline.fast_exit import exit_now
+
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

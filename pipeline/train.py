@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from pipeline.components import build
 from pipeline.data.preprocess import fit_preprocessing, log_preprocessing
 from pipeline.data.split import Splits, class_balance, split_dataset
 from pipeline.keras_compat import save_model, set_seed
+from pipeline.performance import execution_scope
 from pipeline.recipe import LoadedRecipe
 from pipeline.recipe.hashing import stable_hash
 
@@ -75,7 +77,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name or recipe.track.run_name or recipe.name,
-                          tags=tags, nested=parent_run_id is not None) as active:
+                          tags=tags, nested=parent_run_id is not None) as active, contextlib.ExitStack() as scopes:
         run_id = active.info.run_id
         model = None
         from pipeline.metrics_logger import MLflowMetricsLogger
@@ -95,6 +97,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
                               | {f"data.{k}": v for k, v in data.info.items()})
             log_preprocessing(splits.preprocessors)
             steps_per_epoch = math.ceil(len(splits.x_train) / recipe.train.batch_size)
+            scopes.enter_context(execution_scope(loaded.plan, steps_per_epoch, echo))  # precision, device, parallel
             model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch)
             from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
 

@@ -82,6 +82,7 @@ SAMPLES = {
     "height": 4,                   # resize
     "width": 4,
     "scale": 0.5,                  # rescale
+    "shape": [4, 2],               # synthetic dataset
 }
 
 #: Extra arguments that keep a slow default fast (not required ones: those live in SAMPLES).

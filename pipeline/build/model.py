@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.components import build
+from pipeline.performance import output_scope
 from pipeline.recipe.validate import INPUT, LayerPlan
 
 
@@ -13,7 +14,8 @@ def build_model(layers: list[LayerPlan], outputs: list[str], input_shape: tuple[
 
     nodes = {INPUT: keras.Input(shape=tuple(input_shape), name=INPUT)}
     for plan in layers:
-        layer = build(plan.layer)
+        with output_scope(plan.name in outputs):  # float32 outputs under a mixed precision policy
+            layer = build(plan.layer)
         args = [nodes[n] for n in plan.inputs]
         nodes[plan.name] = layer(args[0] if len(args) == 1 else args)
     outs = [nodes[n] for n in outputs]

@@ -55,14 +55,21 @@ def build_metrics(plan: Plan) -> tuple[list, list]:
 
 
 def compile_model(model, plan: Plan, steps_per_epoch: int) -> None:
+    import keras
+
+    from pipeline import performance
+
     metrics, _ = build_metrics(plan)
     loss = build(plan.loss)
     if plan.mix is not None:  # batch mixing trains on soft labels
         from pipeline.build.soft_labels import dense_loss, dense_metrics
 
         loss, metrics = dense_loss(loss), dense_metrics(metrics)
-    model.compile(optimizer=build_optimizer(plan, steps_per_epoch), loss=loss,
-                  metrics=metrics, steps_per_execution=plan.recipe.train.steps_per_execution)
+    train = plan.recipe.train
+    model.compile(optimizer=build_optimizer(plan, steps_per_epoch), loss=loss, metrics=metrics,
+                  steps_per_execution=performance.steps_per_execution(train.steps_per_execution, steps_per_epoch,
+                                                                      keras.config.backend()),
+                  jit_compile=train.jit_compile)  # auto: Keras' choice (XLA on JAX and TensorFlow)
 
 
 def build_callbacks(plan: Plan, logger=None) -> list:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator,
+                      model_validator)
 
 from pipeline.diagnostics.settings import Diagnostics
-
+from pipeline.recipe.performance import AutoOrBool, AutoOrPositiveInt, Device, Distribution, Precision
 from pipeline.recipe.transfer_schema import TTA, Freezing, InitFrom, Unfreeze
 
 Spec = Union[str, dict[str, Any]]
@@ -81,7 +82,10 @@ class Train(Section):
     loss: Spec
     metrics: list[Spec] = []
     callbacks: list[Spec] = []
-    steps_per_execution: PositiveInt = 1
+    steps_per_execution: AutoOrPositiveInt = "auto"  # auto: measured per backend (pipeline/performance.py)
+    jit_compile: AutoOrBool = "auto"  # XLA; auto: Keras' choice (on for JAX and TensorFlow)
+    precision: Precision = "float32"  # mixed_*: Keras dtype policy, output layers kept in float32
+    device: Device = "auto"  # auto: the accelerator when there is one, else the CPU
     verbose: Literal[0, 1, 2] = 2
     # The linear scaling rule (Goyal et al. 2017): the optimizer's learning rate is meant for this
     # batch size, and is multiplied by batch_size / scale_lr_with_batch (e.g. 256).
@@ -109,3 +113,12 @@ class Recipe(Section):
     track: Track = Track()
     search: dict[str, Any] | None = None  # `pipeline tune` only (pipeline/search/space.py checks it)
     diagnostics: Diagnostics = Diagnostics()
+    distribution: Distribution | None = None
+
+    @field_validator("distribution")
+    @classmethod
+    def _distribution_needs_jax(cls, value, info: ValidationInfo):
+        backend = info.data.get("backend")
+        if value is not None and backend not in (None, "jax"):
+            raise ValueError(f"data_parallel needs the jax backend (keras.distribution). Received: backend={backend!r}")
+        return value

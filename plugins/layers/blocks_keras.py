@@ -29,11 +29,13 @@ def layer_config(obj) -> str | None:
     return json.dumps(config)
 
 
-def fresh(config: str, name: str):
-    """A new layer from `layer_config`'s string."""
+def fresh(config: str, name: str, dtype=None):
+    """A new layer from `layer_config`'s string (with the block's dtype policy, when given)."""
     config = json.loads(config)
     config["config"]["name"] = name
     with tensorflow_probe_disabled():
+        if dtype is not None:
+            config["config"]["dtype"] = keras.dtype_policies.serialize(dtype)
         return keras.layers.deserialize(config)
 
 
@@ -71,10 +73,10 @@ class ResidualBlock(keras.layers.Layer):
         return cls(self.filters, kernel_size, strides=strides, padding="same",
                    use_bias=self.normalizer is None,  # a norm's shift beta replaces the bias
                    kernel_initializer=self.kernel_initializer, kernel_regularizer=self.kernel_regularizer,
-                   kernel_constraint=self.kernel_constraint, name=name)
+                   kernel_constraint=self.kernel_constraint, name=name, dtype=self.dtype_policy)
 
     def _norm(self, name):
-        return fresh(self.normalizer, name) if self.normalizer is not None else None
+        return fresh(self.normalizer, name, self.dtype_policy) if self.normalizer is not None else None
 
     def build(self, input_shape):
         rank = len(input_shape) - 2
@@ -84,13 +86,13 @@ class ResidualBlock(keras.layers.Layer):
         conv = keras.layers.Conv1D if rank == 1 else keras.layers.Conv2D
         self.conv1 = self._conv(conv, self.kernel_size, self.strides, "conv1")
         self.norm1 = self._norm("norm1")
-        self.act1 = fresh(self.activation, "act1")
+        self.act1 = fresh(self.activation, "act1", self.dtype_policy)
         self.conv2 = self._conv(conv, self.kernel_size, 1, "conv2")
         self.norm2 = self._norm("norm2")
         self.projection = self.strides != 1 or input_shape[-1] != self.filters
         self.shortcut_conv = self._conv(conv, 1, self.strides, "shortcut_conv") if self.projection else None
         self.shortcut_norm = self._norm("shortcut_norm") if self.projection else None
-        self.act_out = fresh(self.activation, "act_out")
+        self.act_out = fresh(self.activation, "act_out", self.dtype_policy)
         # Build every sub-layer now, so a reloaded model has all variables before weights load.
         out_shape = self.conv1.compute_output_shape(input_shape)
         for layer, shape in ((self.conv1, input_shape), (self.norm1, out_shape), (self.act1, out_shape),
