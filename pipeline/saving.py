@@ -11,10 +11,13 @@ import pkgutil
 
 
 def import_keras_classes() -> list[str]:
-    """Import every `_keras` module of the built-in plugins (registers their classes with Keras)."""
+    """Import every `_keras` module of the built-in plugins and of the pipeline itself (e.g. the
+    preprocessing layers put in front of a saved model): registers their classes with Keras."""
+    import pipeline
     import plugins
 
-    names = [m.name for m in pkgutil.walk_packages(plugins.__path__, prefix="plugins.")
+    names = [m.name for package in (plugins, pipeline)
+             for m in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}.")
              if m.name.endswith("_keras")]
     for name in names:
         importlib.import_module(name)

@@ -57,11 +57,13 @@ def build_compiled_model(loaded: LoadedRecipe, input_shape, steps_per_epoch: int
 
 def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
         parent_run_id: str | None = None, run_name: str | None = None,
-        extra_callbacks: tuple = ()) -> RunResult:
+        extra_callbacks: tuple = (), evaluate_test: bool = True) -> RunResult:
     """Train and evaluate `loaded`; the MLflow run ends FINISHED, or FAILED with the error recorded.
 
     `parent_run_id` makes it a nested run of that run (a fold, a search trial), shown under it in
     the MLflow UI; it works across processes since it is only the `mlflow.parentRunId` tag.
+    `evaluate_test=False` (search trials) leaves the test split unread: a trial is chosen on
+    validation, and the chosen recipe gets its one test evaluation when it is run on its own.
     `extra_callbacks` are Keras callbacks added after the recipe's (a search's trial abort, backup).
     """
     recipe = loaded.plan.recipe
@@ -114,7 +116,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
                 from pipeline.diagnostics.preflight import run_preflight
 
                 run_preflight(loaded, (data, splits), echo)
-            result = _fit_and_evaluate(model, loaded, splits, logger, extra_callbacks)
+            result = _fit_and_evaluate(model, loaded, splits, logger, extra_callbacks, evaluate_test)
             from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
 
             _log_artifacts(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
@@ -123,7 +125,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
 
             after_training(model, loaded, splits, result.history, echo)
             echo(("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
-                  if result.test_metrics else "test split not evaluated (k-fold)")
+                  if result.test_metrics else "test split not evaluated (k-fold fold or search trial)")
                  + f"  (training took {result.fit_seconds:.1f} s)")
             echo(f"MLflow run id: {run_id} (experiment '{recipe.track.experiment}', {uri})")
             return result
@@ -133,7 +135,8 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             raise
 
 
-def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra_callbacks=()) -> RunResult:
+def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra_callbacks=(),
+                      evaluate_test: bool = True) -> RunResult:
     import mlflow
 
     from pipeline.build.training import build_callbacks, log_test_reports
@@ -155,7 +158,7 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra
                   epochs=train.epochs, verbose=train.verbose, callbacks=[*callbacks, *extra_callbacks])
     fit_seconds = time.perf_counter() - started
     test_metrics = {}
-    if len(splits.x_test):  # empty in a k-fold run: cross-validation leaves the test split alone
+    if evaluate_test and len(splits.x_test):  # k-fold folds and search trials leave the test split alone
         # The test split is read here, once, after training and model selection are over.
         scores = model.evaluate(splits.x_test, data.y_test, batch_size=train.batch_size, verbose=0,
                                 return_dict=True)
@@ -166,7 +169,7 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra
             test_metrics |= evaluate_tta(model, loaded.plan, splits.x_test, data.y_test, train.batch_size)
         # end-of-run reports on the test split (e.g. the confusion matrix), logged as artifacts
         log_test_reports(model, loaded.plan, splits.x_test, splits.y_test, train.batch_size)
-    else:  # a k-fold fold: the model as kept (best weights, if restored) on its held-out fold
+    else:  # the model as kept (best weights, if restored) on its validation split / held-out fold
         x_val, y_val = data.validation
         scores = model.evaluate(x_val, y_val, batch_size=train.batch_size, verbose=0, return_dict=True)
         mlflow.log_metrics({f"final_val_{k}": float(v) for k, v in scores.items()})

@@ -177,13 +177,14 @@ def prepare(model, plan, steps_per_epoch: int) -> dict[str, str]:
 def recompile_for_fine_tuning(model, plan, step: Unfreeze) -> float:
     """Compile again (a fresh optimizer over the new trainable set) at the fine-tuning rate:
     `step.learning_rate`, else FINE_TUNE_LR_FACTOR x the recipe's; constant (no schedule)."""
-    from pipeline.build.training import build_metrics, learning_rate_used
+    from pipeline.build.training import compile_model, learning_rate_used
     from pipeline.components import build
 
     lr = step.learning_rate or FINE_TUNE_LR_FACTOR * learning_rate_used(plan)
     optimizer = dataclasses.replace(plan.optimizer, kwargs={**plan.optimizer.kwargs, "learning_rate": lr})
-    model.compile(optimizer=build(optimizer), loss=build(plan.loss), metrics=build_metrics(plan)[0],
-                  steps_per_execution=plan.recipe.train.steps_per_execution)
+    # same loss (soft labels too), metrics and speed settings as the first compile; the steps per
+    # execution resolved then (at most one epoch) stand in for the epoch length
+    compile_model(model, plan, model.steps_per_execution, optimizer=build(optimizer))
     return lr
 
 

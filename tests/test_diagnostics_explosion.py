@@ -47,7 +47,9 @@ def test_learning_rate_1e3_fails_the_run_within_a_few_steps_and_keeps_the_good_m
     assert reason.startswith("LossExplosion: loss explosion") and "Lower the learning rate" in reason
     assert "try 100" in reason and "loss explosion" in err
     step = int(re.search(r"epoch 1, step (\d+)", reason).group(1))
-    assert step <= 5  # 23 steps in the epoch: stopped within a few
+    # 23 steps in the epoch: stopped at the first loss Keras reports, i.e. after one execution of
+    # `steps_per_execution` steps (auto = 8 here); the guard cannot see inside an execution
+    assert step <= 8
     client = MlflowClient()
     assert "checkpoints/last.keras" in {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
     import keras

@@ -101,10 +101,19 @@ def test_every_shipped_recipe_builds(tmp_path):
 
     sources = {}  # recipes share sources: build each once
     for recipe in sorted(RECIPES.glob("*.yaml")):
-        plan = load_recipe(recipe).plan
+        loaded = load_recipe(recipe)
+        plan = loaded.plan
         key = repr((plan.source.name, sorted(plan.source.kwargs.items())))
         # the recipe's own data: its input shape and classes (or masks)
         data = sources[key] = sources.get(key) or build(plan.source)
-        model = build_model(plan.layers, plan.outputs, data.x.shape[1:])
+        shape = data.x.shape[1:]
+        if plan.preprocess:  # the model reads what the fitted preprocessing makes (e.g. PCA)
+            from pipeline.kfold import fold_recipe
+            from pipeline.train import prepare_data
+
+            if plan.recipe.data.split.kfold and plan.recipe.data.split.fold is None:
+                loaded = fold_recipe(loaded, 0)
+            shape = prepare_data(loaded)[1].x_train.shape[1:]
+        model = build_model(plan.layers, plan.outputs, shape)
         expected = (data.num_classes,) if data.num_classes else data.y.shape[1:]
         assert tuple(model.output_shape[1:]) == tuple(expected), recipe.name

@@ -54,7 +54,9 @@ def build_metrics(plan: Plan) -> tuple[list, list]:
             [m for m in built if is_test_split_report(m)])
 
 
-def compile_model(model, plan: Plan, steps_per_epoch: int) -> None:
+def compile_model(model, plan: Plan, steps_per_epoch: int, optimizer=None) -> None:
+    """Compile with the recipe's loss, metrics and speed settings; `optimizer` replaces the
+    recipe's (fine-tuning phases recompile with a fresh one at a lower rate)."""
     import keras
 
     from pipeline import performance
@@ -66,7 +68,7 @@ def compile_model(model, plan: Plan, steps_per_epoch: int) -> None:
 
         loss, metrics = dense_loss(loss), dense_metrics(metrics)
     train = plan.recipe.train
-    model.compile(optimizer=build_optimizer(plan, steps_per_epoch), loss=loss, metrics=metrics,
+    model.compile(optimizer=optimizer or build_optimizer(plan, steps_per_epoch), loss=loss, metrics=metrics,
                   steps_per_execution=performance.steps_per_execution(train.steps_per_execution, steps_per_epoch,
                                                                       keras.config.backend()),
                   jit_compile=train.jit_compile)  # auto: Keras' choice (XLA on JAX and TensorFlow)

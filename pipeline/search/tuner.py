@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.diagnostics.explosion import LossExplosion
+
 from pipeline.search.space import Dimension, apply_values, parse_space
 
 TRIAL_TAG = "search.trial_id"
@@ -153,9 +155,12 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
         # per-trial backup: a trial interrupted mid-way resumes from its last finished epoch
         backup = keras.callbacks.BackupAndRestore(str(trial_dir / f"backup_{execution}"), double_checkpoint=True)
         name = f"stage {job.stage} trial {trial_id}" + (f" #{execution}" if job.executions > 1 else "")
-        result = run(loaded, tracking_uri=job.tracking_uri, echo=lambda *a, **k: None,
-                     parent_run_id=job.parent_run_id, run_name=name,
-                     extra_callbacks=(AbortOnExplodingLoss(job.abort_factor), backup))
+        try:
+            result = run(loaded, tracking_uri=job.tracking_uri, echo=lambda *a, **k: None,
+                         parent_run_id=job.parent_run_id, run_name=name, evaluate_test=False,
+                         extra_callbacks=(AbortOnExplodingLoss(job.abort_factor), backup))
+        except LossExplosion as exc:  # the run's own guard (diagnostics) fired first: same verdict
+            raise kt.errors.FailedTrialError(f"aborted: {exc}") from None
         runs.append(best_epoch_metrics(result.history, job.objective, job.goal))
     keys = set.intersection(*(set(r) for r in runs))
     return {k: sum(r[k] for r in runs) / len(runs) for k in keys}
