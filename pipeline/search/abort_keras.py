@@ -39,3 +39,14 @@ class AbortOnExplodingLoss(keras.callbacks.Callback):
         elif loss > self.factor * self.initial:
             raise TrialAborted(f"aborted: loss {loss:.4g} > {self.factor:g} x initial loss "
                                f"{self.initial:.4g} at {where}")
+
+
+class InterruptCheck(keras.callbacks.Callback):
+    """Re-raise a SIGTERM whose KeyboardInterrupt was dropped (see pipeline/search/interrupt.py)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        from pipeline.search.interrupt import raise_if_received
+
+        raise_if_received()
+
+    on_test_batch_end = on_train_batch_end

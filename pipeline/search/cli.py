@@ -6,10 +6,6 @@ import signal
 import sys
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def tune_command(args) -> int:
     from pipeline.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
@@ -18,7 +14,9 @@ def tune_command(args) -> int:
         return EXIT_USAGE
     from pipeline.search.command import tune
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # a killed search stays resumable
+    from pipeline.search import interrupt
+
+    previous = interrupt.install()  # a killed search stays resumable
     try:
         result = tune(args.recipe, args.overrides, tracking_uri=args.tracking_uri, resume=args.resume,
                       workers=args.workers, directory=args.dir, output=args.output,

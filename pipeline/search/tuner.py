@@ -135,7 +135,7 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
     import keras_tuner as kt
 
     from pipeline.recipe import RecipeError, load_recipe
-    from pipeline.search.abort_keras import AbortOnExplodingLoss
+    from pipeline.search.abort_keras import AbortOnExplodingLoss, InterruptCheck
     from pipeline.train import run
 
     trial_dir = job.project_dir / f"trial_{trial_id}"
@@ -158,7 +158,7 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
         try:
             result = run(loaded, tracking_uri=job.tracking_uri, echo=lambda *a, **k: None,
                          parent_run_id=job.parent_run_id, run_name=name, evaluate_test=False,
-                         extra_callbacks=(AbortOnExplodingLoss(job.abort_factor), backup))
+                         extra_callbacks=(AbortOnExplodingLoss(job.abort_factor), InterruptCheck(), backup))
         except LossExplosion as exc:  # the run's own guard (diagnostics) fired first: same verdict
             raise kt.errors.FailedTrialError(f"aborted: {exc}") from None
         runs.append(best_epoch_metrics(result.history, job.objective, job.goal))

@@ -4,16 +4,13 @@ KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT naming itself and the chief it t
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)  # the running trial is marked KILLED, resumable
+    from pipeline.search import interrupt
+
+    interrupt.install()  # the running trial is marked KILLED, resumable
     from pipeline.search.tuner import Job
 
     job = Job.load(argv[0])
