@@ -72,6 +72,9 @@ def test_tiny_search_logs_parent_and_trials_aborts_explosions_and_best_recipe_re
     by_lr = {float(c.data.params["train.optimizer.learning_rate"]): c for c in children}
     good, bad = by_lr[0.1], by_lr[1e4]
     assert good.info.status == "FINISHED" and bad.info.status == "FAILED"
+    # trials are chosen on validation: the test split stays unread until the best recipe is run
+    assert "final_val_accuracy" in good.data.metrics
+    assert not [k for k in good.data.metrics if k.startswith("test_")], good.data.metrics
     # stopped by the run's explosion guard or the search's abort callback, whichever sees it first
     error = bad.data.tags["error"]
     assert "x the initial loss" in error or "x initial loss" in error, error
