@@ -6,7 +6,6 @@ registry and the factory's signature (no framework import needed), `build` calls
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 import types
@@ -15,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import registries
-from pipeline.errors import Path, Problem, RecipeError
+from pipeline.errors import Path, Problem, RecipeError, did_you_mean
 from pipeline.registry import Entry, Registry, RegistryError, split_spec
 
 _NO_VALUE = object()
@@ -123,8 +122,7 @@ def check(registry: Registry, spec: Any, path: Path, problems: list[Problem],
         if arg in reserved:
             continue
         if arg not in params and not open_kwargs:
-            close = difflib.get_close_matches(arg, list(params), n=2, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+            hint = did_you_mean(arg, params)
             problems.append(Problem(path + (arg,), f"unknown argument '{arg}' for {registry.singular} "
                                     f"'{entry.name}'{hint} Accepted: {', '.join(params) or '(none)'}"))
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 
@@ -48,3 +49,14 @@ class RecipeError(ValueError):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def did_you_mean(word, choices, otherwise: str = ".") -> str:
+    """"; did you mean 'a' or 'b'?" for the close matches of `word` among `choices`, else `otherwise`."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else otherwise
+
+
+def unknown_key(key, fields) -> str:
+    """The message for a key a recipe section does not have, with close matches and the allowed keys."""
+    return f"unknown key '{key}'{did_you_mean(key, fields)} Expected one of: {', '.join(map(str, fields))}"

@@ -5,7 +5,6 @@ Runs without importing a deep-learning framework, so `pipeline validate` stays i
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline import registries
 from pipeline.components import Checked, _hints, check, check_value, parameters
-from pipeline.errors import Path, Problem
+from pipeline.errors import Path, Problem, did_you_mean, unknown_key
 from pipeline.recipe.lint import lint
 from pipeline.recipe.schema import Recipe, Train
 from pipeline.search.space import search_problems
@@ -61,9 +60,7 @@ def _schema_problems(exc: ValidationError) -> list[Problem]:
                        f"Received: {err['input']!r}")
         elif err["type"] == "extra_forbidden":
             fields = _fields_at(loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), fields, n=2, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
-            message = f"unknown key '{loc[-1]}'{hint} Expected one of: {', '.join(fields)}"
+            message = unknown_key(loc[-1], fields)
         elif err["type"] == "missing":
             message = "missing required key"
         else:
@@ -182,8 +179,7 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
             inputs = []
         for j, ref in enumerate(inputs):
             if ref not in known:
-                close = difflib.get_close_matches(ref, known, n=2, cutoff=0.6)
-                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
+                hint = did_you_mean(ref, known)
                 problems.append(Problem(path + ("inputs", j), f"unknown input '{ref}' (a layer can read "
                                         f"only '{INPUT}' or earlier named layers){hint} Known: {', '.join(known)}"))
         known.append(name)
@@ -203,8 +199,7 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
     accepted = sorted({arg for plan in plans for arg in parameters(plan.layer.entry)} - {"name"})
     for key in defaults:
         if key not in used_defaults and not any(key in s for s in layer_specs):
-            close = difflib.get_close_matches(key, accepted, n=2, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(key, accepted, otherwise="")
             problems.append(Problem(("model", "defaults", key), f"no layer in this model accepts "
                                     f"'{key}', so the default would be ignored{hint}"))
     outputs = model.get("outputs") if isinstance(model.get("outputs"), list) else known[-1:] if len(known) > 1 else []

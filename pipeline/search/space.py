@@ -8,14 +8,13 @@ so a trial is always a complete, valid recipe.
 from __future__ import annotations
 
 import copy
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
-from pipeline.errors import Path, Problem, format_path
+from pipeline.errors import Path, Problem, did_you_mean, format_path, unknown_key
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 SPACE = ("search", "space")
@@ -93,9 +92,7 @@ def settings_problems(tree: Any) -> tuple[SearchSettings | None, list[Problem]]:
             loc = ("search", *err["loc"])
             if err["type"] == "extra_forbidden":
                 fields = list(Stage.model_fields if "stages" in loc else SearchSettings.model_fields)
-                close = difflib.get_close_matches(str(loc[-1]), fields, n=2, cutoff=0.6)
-                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
-                message = f"unknown key '{loc[-1]}'{hint} Expected one of: {', '.join(fields)}"
+                message = unknown_key(loc[-1], fields)
             elif err["type"] == "missing":
                 message = "missing required key"
             else:
@@ -126,10 +123,7 @@ def parse_dimension(name: str, entry: Any, problems: list[Problem]) -> Dimension
     kinds = [k for k in entry if k in DISTRIBUTIONS]
     unknown = [k for k in entry if k not in (*DISTRIBUTIONS, "step", "when")]
     for key in unknown:
-        close = difflib.get_close_matches(str(key), [*DISTRIBUTIONS, "step", "when"], n=2, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "."
-        problems.append(Problem((*at, key), f"unknown key '{key}'{hint} Expected one of: "
-                                            f"{', '.join(DISTRIBUTIONS)}, step, when"))
+        problems.append(Problem((*at, key), unknown_key(key, [*DISTRIBUTIONS, "step", "when"])))
     if len(kinds) != 1:
         if not unknown:
             problems.append(Problem(at, f"expected exactly one of {', '.join(DISTRIBUTIONS)}. "
@@ -198,8 +192,7 @@ def _unknown_path(tree: Any, keys: Path) -> Problem | None:
             if isinstance(node, list):
                 return Problem((), f"unknown path: {where} has {len(node)} items, no [{key}]")
             known = [k for k in node if isinstance(node.get(k), (dict, list))] if isinstance(node, dict) else []
-            close = difflib.get_close_matches(str(key), [str(k) for k in known], n=2, cutoff=0.6)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(key, known, otherwise="")
             return Problem((), f"unknown path: no '{key}' in {where}{hint}")
     last = keys[-1]
     if isinstance(node, list) and not (isinstance(last, int) and -len(node) <= last < len(node)):
