@@ -116,7 +116,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
                 from pipeline.diagnostics.preflight import run_preflight
 
                 run_preflight(loaded, (data, splits), echo)
-            result = _fit_and_evaluate(model, loaded, splits, logger, extra_callbacks, evaluate_test)
+            result = _fit_and_evaluate(model, loaded, splits, logger, extra_callbacks, evaluate_test, echo)
             from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
 
             _log_artifacts(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
@@ -136,7 +136,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
 
 
 def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra_callbacks=(),
-                      evaluate_test: bool = True) -> RunResult:
+                      evaluate_test: bool = True, echo=print) -> RunResult:
     import mlflow
 
     from pipeline.build.training import build_callbacks, log_test_reports
@@ -154,7 +154,7 @@ def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra
     callbacks = attach(build_callbacks(loaded.plan, logger), loaded.plan, splits.x_train, splits.y_train)
     from pipeline.transfer import fit_in_stages  # one model.fit, or phases at train.unfreeze epochs
 
-    fit_in_stages(model, loaded.plan, echo=print, **data.train, validation_data=data.validation,
+    fit_in_stages(model, loaded.plan, echo=echo, **data.train, validation_data=data.validation,
                   epochs=train.epochs, verbose=train.verbose, callbacks=[*callbacks, *extra_callbacks])
     fit_seconds = time.perf_counter() - started
     test_metrics = {}
