@@ -163,8 +163,11 @@ def test_a_saved_model_with_plugin_classes_reloads_in_a_fresh_process(tmp_path):
     from pipeline.components import build_spec
     from pipeline import registries
 
+    from pipeline.data.preprocess_keras import Affine  # the pipeline's own class, not a plugin's
+
     inputs = keras.Input((8, 8, 3))
-    x = build_spec(registries.layers, {"type": "vgg_stage", "filters": 2, "convs": 1})(inputs)
+    x = Affine(param_shape=(3,))(inputs)  # the fitted preprocessing put in front of saved models
+    x = build_spec(registries.layers, {"type": "vgg_stage", "filters": 2, "convs": 1})(x)
     x = build_spec(registries.layers, {"type": "residual_stage", "filters": 2, "blocks": 1})(x)
     model = keras.Model(inputs, x)
     save_model(model, tmp_path / "m.keras")
