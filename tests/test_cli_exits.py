@@ -231,9 +231,9 @@ def test_store_fault_exits_2_at_once_with_one_message(workspace, tmp_path, case)
         prefix = _no_override_of_permissions()
     elif case == "bogus_scheme":
         uri = "bogus://x"
-    args = ["run", workspace.recipe, "--tracking-uri", uri] if command == "run" else ["report", "0" * 32, "--tracking-uri", uri]
+    args = [workspace.recipe] if command == "run" else ["0" * 32]  # a recipe to run, a run id to report
     try:
-        result, seconds = pipeline_cli(*args, timeout=FAULT_S * 2, prefix=prefix)
+        result, seconds = pipeline_cli(command, *args, "--tracking-uri", uri, timeout=FAULT_S * 2, prefix=prefix)
     finally:
         for path in (db.parent, db.parent / "artifacts", db):
             if path.exists():

@@ -34,7 +34,7 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(path) if path and path != ":memory:" else None
 
 
-def fault(uri: str, problem: str, todo: str) -> StoreError:
+def _fault(uri: str, problem: str, todo: str) -> StoreError:
     """The one message of a store fault: which store, what is wrong, what to do."""
     return StoreError(f"MLflow store {uri}: {problem}; {todo}, or point --tracking-uri / "
                       f"MLFLOW_TRACKING_URI at another store")
@@ -46,32 +46,39 @@ def check(uri: str, write: bool = True) -> None:
     A store that does not exist yet passes when its folder can be made (and written, if `write`).
     """
     db = sqlite_path(uri)
-    if db is None:
-        return
+    if db is not None:
+        _check_folder(uri, db, write)
+        _check_file(uri, db, write)
+
+
+def _check_folder(uri: str, db: Path, write: bool) -> None:
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise fault(uri, f"cannot create its folder {db.parent} ({exc.strerror})", "create it yourself") from None
+        raise _fault(uri, f"cannot create its folder {db.parent} ({exc.strerror})", "create it yourself") from None
     if write:
         _check_writable_folder(uri, db.parent, "its folder",
                                "make it writable (SQLite writes its journal beside the database)")
+
+
+def _check_file(uri: str, db: Path, write: bool) -> None:
     if not db.exists():
         return
     if db.is_dir():
-        raise fault(uri, f"{db} is a folder, not a database file", "name the database file itself")
+        raise _fault(uri, f"{db} is a folder, not a database file", "name the database file itself")
     try:
         with open(db, "r+b" if write else "rb") as f:
             header = f.read(100)
     except OSError as exc:  # PermissionError: read-only (or unreadable) file
-        raise fault(uri, f"cannot open {db}{' for writing' if write else ''} ({exc.strerror})",
-                    f"give yourself access (chmod u+rw {db})") from None
+        raise _fault(uri, f"cannot open {db}{' for writing' if write else ''} ({exc.strerror})",
+                     f"give yourself access (chmod u+rw {db})") from None
     if header and not header.startswith(SQLITE_MAGIC):
-        raise fault(uri, f"{db} is not a SQLite database (it starts with {header[:16]!r})", "move it away")
+        raise _fault(uri, f"{db} is not a SQLite database (it starts with {header[:16]!r})", "move it away")
     damage = _damage(uri, db, header)
     if damage:
-        raise fault(uri, f"{db} is damaged ({damage})",
-                    f"restore it from a backup or move it away to start an empty store "
-                    f"(`sqlite3 {db} .recover` may save its runs)")
+        raise _fault(uri, f"{db} is damaged ({damage})",
+                     f"restore it from a backup or move it away to start an empty store "
+                     f"(`sqlite3 {db} .recover` may save its runs)")
 
 
 def _check_writable_folder(uri: str, folder: Path, what: str, todo: str) -> None:
@@ -79,7 +86,7 @@ def _check_writable_folder(uri: str, folder: Path, what: str, todo: str) -> None
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise fault(uri, f"{what} {folder} is not writable ({exc.strerror})", todo) from None
+        raise _fault(uri, f"{what} {folder} is not writable ({exc.strerror})", todo) from None
 
 
 def _damage(uri: str, db: Path, header: bytes) -> str | None:
@@ -92,7 +99,8 @@ def _damage(uri: str, db: Path, header: bytes) -> str | None:
                 problems = [row[0] for row in con.execute("PRAGMA quick_check(3)")]
                 return None if problems == ["ok"] else "; ".join(problems)
     except sqlite3.OperationalError as exc:  # could not open or read it (busy, no access): not damage
-        raise fault(uri, f"cannot read {db} ({exc})", "check that no process holds it and that you can read it") from None
+        raise _fault(uri, f"cannot read {db} ({exc})",
+                     "check that no process holds it and that you can read it") from None
     except sqlite3.DatabaseError as exc:  # 'file is not a database', 'database disk image is malformed'
         return str(exc)
     return None
@@ -118,7 +126,7 @@ def check_artifacts(uri: str, location: str | None) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise fault(uri, f"cannot create the artifact folder {folder} ({exc.strerror})", todo) from None
+        raise _fault(uri, f"cannot create the artifact folder {folder} ({exc.strerror})", todo) from None
     _check_writable_folder(uri, folder, "the artifact folder", todo)
 
 
@@ -129,11 +137,13 @@ def opened(uri: str):
     Inside, MLflow's store for `uri` exists (created and migrated if new); the lock is held until the
     block ends, so what the caller creates there (an experiment) is not raced by another process.
     """
-    check(uri)
     _set_busy_timeout()
     db = sqlite_path(uri)
+    if db is not None:
+        _check_folder(uri, db, write=True)  # the lock file goes there too
     with _locked(uri, db):
         if db is not None:
+            _check_file(uri, db, write=True)  # under the lock: never a store another process is making
             _use_wal(db)
         _open_with_mlflow(uri)
         yield
@@ -150,8 +160,8 @@ def _locked(uri: str, db: Path | None):
     try:
         lock.acquire()
     except Timeout:
-        raise fault(uri, f"another process has held {lock.lock_file} for {LOCK_TIMEOUT_S} s "
-                         f"(creating or upgrading the store)", "wait for it to finish or stop it") from None
+        raise _fault(uri, f"another process has held {lock.lock_file} for {LOCK_TIMEOUT_S} s "
+                          f"(creating or upgrading the store)", "wait for it to finish or stop it") from None
     try:
         yield
     finally:
@@ -183,7 +193,7 @@ def _open_with_mlflow(uri: str) -> None:
                          f"sqlite:///mlruns/mlflow.db or http://127.0.0.1:5000") from None
     except (MlflowException, sqlalchemy.exc.SQLAlchemyError) as exc:
         first = str(getattr(exc, "message", exc)).strip().splitlines()[0]
-        raise fault(uri, f"MLflow cannot open it ({first})", "fix the store") from None
+        raise _fault(uri, f"MLflow cannot open it ({first})", "fix the store") from None
 
 
 def _set_busy_timeout() -> None:
