@@ -1,6 +1,7 @@
 """Every `pipeline` command ends: each runs in a real subprocess under a timeout, on success and
 failure paths, and is checked for its exit code and its time. Also the store: concurrent first runs
-on a fresh store all finish, and each store fault ends at once in exit 2 with one message.
+on a fresh store all finish (the shared runs are made so), and each store fault ends at once in
+exit 2 with one message.
 (`pipeline ui` is in test_ui.py.)
 """
 
@@ -49,37 +50,57 @@ def pipeline_cli(*args, timeout: float = HANG_S, prefix: tuple = ()) -> tuple[su
     return result, time.monotonic() - started
 
 
-def run_id(result: subprocess.CompletedProcess) -> str:
-    return re.search(r"MLflow run id: (\w+)", result.stdout).group(1)
-
-
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """A store with one finished and one failed run of the tiny recipe, shared by the tests here."""
+    """Four runs of the tiny recipe and one that fails in training, all started at once on a fresh
+    store (so its first creation is raced), shared by the tests here."""
     folder = tmp_path_factory.mktemp("exits")
     recipe = folder / "tiny.yaml"
     recipe.write_text(TINY)
     uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
-    ok = pipeline_cli("run", recipe, "--tracking-uri", uri)
-    failed = pipeline_cli("run", recipe, "--tracking-uri", uri, *EXPLODE)
-    return SimpleNamespace(folder=folder, recipe=recipe, uri=uri, ok=ok, failed=failed)
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    command = [sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--tracking-uri", uri]
+    runs = [subprocess.Popen(command + extra, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for extra in ([], [], [], [], EXPLODE)]
+    try:
+        outputs = [run.communicate(timeout=HANG_S) for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+    results = [subprocess.CompletedProcess(run.args, run.returncode, *output) for run, output in zip(runs, outputs)]
+    return SimpleNamespace(folder=folder, recipe=recipe, uri=uri, ok=results[:4], failed=results[4])
 
 
-def test_run_exits_0_when_it_trains_and_1_when_training_fails(workspace):
-    (ok, _), (failed, _) = workspace.ok, workspace.failed
-    assert ok.returncode == 0, ok.stderr[-2000:]
+def run_id(result: subprocess.CompletedProcess) -> str:
+    return re.search(r"MLflow run id: (\w+)", result.stdout)[1]
+
+
+def failed_run_id(result: subprocess.CompletedProcess) -> str:
+    return re.search(r"the MLflow run (\w+) is marked FAILED, with the traceback in its error.txt", result.stderr)[1]
+
+
+def test_four_concurrent_first_runs_on_a_fresh_store_all_finish(workspace):
+    assert [run.returncode for run in workspace.ok] == [0] * 4, [run.stderr[-1500:] for run in workspace.ok]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(workspace.uri)  # and the store works afterwards: one experiment, every run in it
+    experiment = client.get_experiment_by_name("exits")
+    found = {r.info.run_id: r.info.status for r in client.search_runs([experiment.experiment_id])}
+    assert found == {**{run_id(run): "FINISHED" for run in workspace.ok}, failed_run_id(workspace.failed): "FAILED"}
+    with closing(sqlite3.connect(workspace.uri.removeprefix("sqlite:///"))) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_run_exits_1_when_training_fails_and_says_how_the_run_is_marked(workspace):
+    failed = workspace.failed
     assert failed.returncode == 1, failed.stderr[-2000:]
     assert "run failed: LossExplosion" in failed.stderr and "Traceback" not in failed.stderr
-    assert re.search(r"the MLflow run \w+ is marked FAILED, with the traceback in its error.txt", failed.stderr)
+    assert failed_run_id(failed)
 
 
 @pytest.mark.parametrize("which, status", [("ok", "FINISHED"), ("failed", "FAILED")])
 def test_report_exits_after_printing_a_finished_or_failed_run(workspace, which, status):
-    run = getattr(workspace, which)[0]
-    if which == "failed":
-        rid = re.search(r"the MLflow run (\w+) is marked", run.stderr).group(1)
-    else:
-        rid = run_id(run)
+    rid = failed_run_id(workspace.failed) if which == "failed" else run_id(workspace.ok[0])
     result, seconds = pipeline_cli("report", rid, "--tracking-uri", workspace.uri, timeout=60)
     assert result.returncode == 0, result.stderr
     assert f"run {rid} (tiny): {status}" in result.stdout
@@ -136,31 +157,6 @@ exit_now(3)
     rid = result.stdout.split()[0]
     assert len(client.get_metric_history(rid, "m")) == 300
     assert client.get_run(rid).info.status == "FINISHED"  # MLflow's own atexit ended it
-
-
-def test_four_concurrent_first_runs_on_a_fresh_store_all_finish(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(TINY)
-    uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    command = [sys.executable, "-m", "pipeline.cli", "run", str(tmp_path / "tiny.yaml"), "--tracking-uri", uri]
-    runs = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(4)]
-    try:
-        outputs = [run.communicate(timeout=HANG_S) for run in runs]
-    finally:
-        for run in runs:
-            run.kill()
-    assert [run.returncode for run in runs] == [0] * 4, [err[-1500:] for _, err in outputs]
-    from mlflow import MlflowClient
-
-    client = MlflowClient(uri)  # and the store works afterwards: four finished runs, one experiment
-    experiment = client.get_experiment_by_name("exits")
-    found = client.search_runs([experiment.experiment_id])
-    assert sorted(r.info.run_id for r in found) == sorted(re.search(r"MLflow run id: (\w+)", out).group(1)
-                                                         for out, _ in outputs)
-    assert {r.info.status for r in found} == {"FINISHED"}
-    with closing(sqlite3.connect(tmp_path / "fresh" / "mlflow.db")) as con:
-        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def _no_override_of_permissions() -> tuple:
