@@ -1,6 +1,6 @@
 """The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report).
 
-Exit codes: 0 success, 1 the run failed, 2 bad recipe or arguments (one message, no traceback).
+Exit codes: 0 success, 1 the run failed, 2 bad recipe, arguments or store (one message, no traceback).
 Heavy imports happen inside the commands, so `--help` and `validate` stay instant.
 """
 
@@ -63,11 +63,15 @@ def main(argv: list[str] | None = None) -> int:
         "run": _run, "validate": _validate, "show": _show, "plugins": _plugins, "catalogue": _catalogue,
         "ui": _ui, "tune": _tune}[args.command]
     from pipeline.recipe import RecipeError
+    from pipeline.tracking.store import StoreError
 
     try:
         return command(args)
     except RecipeError as exc:
         print(f"error: invalid recipe\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:  # nothing was recorded: the store could not be used
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `pipeline plugins | head`: the reader left, nothing to report
         sys.stderr.close()
@@ -118,8 +122,12 @@ def _show(args) -> int:
 
 
 def _run(args) -> int:
+    import time
+
+    started_ms = int(time.time() * 1000)
     loaded = _load(args)
     from pipeline.recipe import RecipeError, locate
+    from pipeline.tracking.store import StoreError
     from pipeline.train import run
 
     print(f"recipe {args.recipe} (hash {loaded.hash}) on backend {loaded.resolved['backend']}", flush=True)
@@ -133,14 +141,28 @@ def _run(args) -> int:
             run(loaded, tracking_uri=args.tracking_uri)
     except RecipeError as exc:  # found while building (e.g. an empty image folder): point at the recipe
         raise RecipeError([locate(p, loaded.marks) for p in exc.problems]) from None
+    except StoreError:
+        raise
     except KeyboardInterrupt:
         print("interrupted: the MLflow run is marked KILLED", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:
-        print(f"run failed: {type(exc).__name__}: {exc}\n(the MLflow run is marked FAILED, with the "
-              f"traceback in its error.txt artifact)", file=sys.stderr)
+        print(f"run failed: {type(exc).__name__}: {exc}\n({_recorded(started_ms)})", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _recorded(started_ms: int) -> str:
+    """What the store holds about this command's failed run, read back rather than assumed."""
+    mlflow = sys.modules.get("mlflow")
+    try:
+        run = mlflow.last_active_run() if mlflow is not None else None
+    except Exception as exc:  # the store failed too
+        return f"the MLflow run's status could not be read back: {type(exc).__name__}: {exc}"
+    if run is None or run.info.start_time < started_ms:  # failed before a run was started
+        return "no MLflow run was recorded"
+    note = ", with the traceback in its error.txt artifact" if run.info.status == "FAILED" else ""
+    return f"the MLflow run {run.info.run_id} is marked {run.info.status}{note}"
 
 
 def _tune(args) -> int:
@@ -184,19 +206,10 @@ def _catalogue(args) -> int:
 
 
 def _ui(args) -> int:
-    import os
-    import subprocess
-
     from pipeline import tracking
+    from pipeline.ui import serve
 
-    uri = tracking.tracking_uri(args.tracking_uri)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", args.host, "--port", str(args.port)]
-    print(f"MLflow UI on http://{args.host}:{args.port} over {uri}", flush=True)
-    try:
-        return subprocess.call(command, env=os.environ.copy())
-    except KeyboardInterrupt:
-        return EXIT_OK
+    return serve(tracking.tracking_uri(args.tracking_uri), args.host, args.port)
 
 
 def console_main() -> None:

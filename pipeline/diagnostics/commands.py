@@ -56,8 +56,11 @@ def _lr_find(args) -> int:
 
 
 def _report(args) -> int:
+    from pipeline import tracking
     from pipeline.diagnostics.report import print_report
+    from pipeline.tracking import store
 
+    store.check(tracking.tracking_uri(args.tracking_uri), write=False)  # a damaged store: exit 2, at once
     try:
         return print_report(args.run_id, args.tracking_uri)
     except LookupError as exc:

@@ -19,25 +19,27 @@ def tracking_uri(explicit: str | None = None) -> str:
     return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
-def _sqlite_file(uri: str) -> Path | None:
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-
-
 def connect(uri: str, experiment: str) -> str:
-    """Point MLflow at `uri` (creating a local SQLite store's folder) and return the experiment id."""
+    """Point MLflow at `uri` and return the experiment id, creating the experiment if new.
+
+    The store is checked, created or migrated under a lock, and its faults raised as
+    `store.StoreError` (pipeline/tracking/store.py) before anything is recorded.
+    """
     import mlflow
 
-    db = _sqlite_file(uri)
-    if db is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    found = mlflow.get_experiment_by_name(experiment)
-    if found is not None:
-        return found.experiment_id
-    location = None
-    if db is not None:  # keep artifacts beside a local database instead of in ./mlartifacts
-        location = (db.parent / "artifacts" / experiment).resolve().as_uri()
-    return mlflow.create_experiment(experiment, artifact_location=location)
+    from pipeline.tracking import store
+
+    with store.opened(uri):  # held while the experiment is looked up and made: no two processes make it
+        mlflow.set_tracking_uri(uri)
+        found = mlflow.get_experiment_by_name(experiment)
+        location = found.artifact_location if found is not None else None
+        db = store.sqlite_path(uri)
+        if found is None and db is not None:  # keep artifacts beside a local database, not in ./mlartifacts
+            location = (db.parent / "artifacts" / experiment).resolve().as_uri()
+        store.check_artifacts(uri, location)
+        if found is not None:
+            return found.experiment_id
+        return mlflow.create_experiment(experiment, artifact_location=location)
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
