@@ -1,5 +1,5 @@
 """Recipe lint that `pipeline diagnose` adds to the validator's (no framework import): output layer vs
-loss, output units vs classes, batch norm right after dropout. (An L2 penalty together with decoupled
+loss, output units vs classes (regression: vs targets), batch norm right after dropout. (An L2 penalty together with decoupled
 weight decay is already refused by `pipeline.recipe.lint`.)"""
 
 from __future__ import annotations
@@ -61,6 +61,20 @@ def check_output_units(plan, num_classes: int | None) -> list[tuple[str, str, st
     return out
 
 
+def check_output_targets(plan, targets: int | None) -> list[tuple[str, str, str]]:
+    """A regression model needs one output unit per target (a label column each)."""
+    if not targets:
+        return []
+    out = []
+    for lp in _output_layers(plan):
+        units = lp.layer.kwargs.get("units")
+        if isinstance(units, int) and units != targets:
+            out.append(("fail", format_path(lp.path + ("units",)),
+                        f"{units} output units but the data has {targets} target(s) (one value each): "
+                        f"set units: {targets}"))
+    return out
+
+
 def check_batch_norm_after_dropout(plan) -> list[tuple[str, str, str]]:
     """Batch norm reading dropout's output learns statistics of the dropped-out training activations,
     which differ from the inference ones (the "variance shift", Li et al. 2019): put dropout after it."""
@@ -76,6 +90,7 @@ def check_batch_norm_after_dropout(plan) -> list[tuple[str, str, str]]:
     return out
 
 
-def recipe_findings(plan, num_classes: int | None) -> list[tuple[str, str, str]]:
-    return [*check_output_vs_loss(plan), *check_output_units(plan, num_classes),
+def recipe_findings(plan, num_classes: int | None, targets: int | None = None) -> list[tuple[str, str, str]]:
+    """`num_classes` (classification) or `targets` (regression: values per example) of the data."""
+    return [*check_output_vs_loss(plan), *check_output_units(plan, num_classes), *check_output_targets(plan, targets),
             *check_batch_norm_after_dropout(plan)]
