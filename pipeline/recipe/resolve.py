@@ -60,6 +60,8 @@ def deep_merge(base: Any, top: Any, base_marks: Marks, top_marks: Marks, path: P
     """
     if isinstance(base, dict) and isinstance(top, dict) and not _replaces_component(base, top):
         merged = dict(base)
+        if path in top_marks:  # a problem with the section as a whole points at its latest writer
+            base_marks[path] = top_marks[path]
         chosen = [k for k in ALTERNATIVES.get(path, ()) if _chosen(top.get(k))]
         for key in ALTERNATIVES.get(path, ()) if chosen else ():
             if key not in top and key in merged:
