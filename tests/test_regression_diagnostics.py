@@ -101,3 +101,13 @@ def test_explosion_guard_stops_a_diverging_regression(tracking_uri):
     mlflow.set_tracking_uri(tracking_uri)
     (run,) = mlflow.search_runs(experiment_names=["diabetes"], output_format="list")
     assert run.info.status == "FAILED" and run.data.tags["error"].startswith("LossExplosion: loss explosion")
+
+
+def test_lint_wants_one_output_unit_per_target():
+    from pipeline.diagnostics.recipe_checks import recipe_findings
+
+    plan = load_recipe(RECIPE).plan
+    assert recipe_findings(plan, None, targets=1) == []
+    (finding,) = recipe_findings(plan, None, targets=2)
+    assert finding == ("fail", "model.layers[2].units", "1 output units but the data has 2 target(s) (one value "
+                                                        "each): set units: 2")

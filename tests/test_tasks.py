@@ -144,3 +144,15 @@ def test_validate_stays_free_of_frameworks_for_a_regression_recipe(write_recipe)
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert "heavy: []" in result.stdout
+
+
+def test_a_regression_search_names_its_objective_and_minimizes_errors(write_recipe):
+    from pipeline.search.space import SearchSettings
+
+    space = "search:\n  space: {train.epochs: {choice: [1, 2]}}\n"
+    (found,) = problems(write_recipe("r.yaml", REGRESSION + space))
+    assert found.endswith("search: the default objective val_accuracy is a classification metric. Expected "
+                          "search.objective for a regression, e.g. val_loss or val_mae")
+    assert load_recipe(write_recipe("ok.yaml", REGRESSION + space + "  objective: val_mae\n"))
+    goals = {m: SearchSettings(objective=m, space={"a": {}}).goal for m in ("val_mae", "val_rmse", "val_r2")}
+    assert goals == {"val_mae": "min", "val_rmse": "min", "val_r2": "max"}
