@@ -124,7 +124,7 @@ class ClassificationReport:
         binary = is_binary(y_pred)
         roc_fig, roc_ax = plt.subplots(figsize=(5, 4.5))
         pr_fig, pr_ax = plt.subplots(figsize=(5, 4.5))
-        for c in ([1] if 1 in n["present"] else []) if binary else n["present"]:
+        for c in [c for c in n["present"] if c == 1 or not binary]:  # binary: the positive class's curves
             fpr, tpr, _ = skm.roc_curve(y == c, probs[:, c])
             roc_ax.plot(fpr, tpr, lw=1, label=f"{c} (AUC {n['roc_auc'][c]:.2f}, n={n['support'][c]})")
             precision, recall, _ = skm.precision_recall_curve(y == c, probs[:, c])

@@ -37,7 +37,8 @@ def for_task(data: Dataset, task: str) -> Dataset:
     index = {name: i for i, name in enumerate(names)}
     unknown = sorted(set(data.y_test.tolist()) - set(index)) if data.y_test is not None else []
     if unknown:
-        raise RecipeError([Problem(SOURCE, f"test labels {unknown[:5]} are not among the training labels {names[:10]}")])
+        raise RecipeError([Problem(SOURCE, f"test labels {unknown[:5]} are not among the training labels "
+                                           f"{names[:10]}")])
 
     def ids(y):
         return None if y is None else np.asarray([index[v] for v in y.tolist()], dtype=np.int32)

@@ -25,7 +25,8 @@ from pipeline.diagnostics.errors import classification_error
 
 #: relative distance from the expected initial loss that passes / above which the check fails
 INITIAL_LOSS_TOLERANCE, INITIAL_LOSS_FAIL = 0.25, 1.0
-#: regression: the tiny subset is overfit once the loss falls below this fraction of its start
+#: the tiny subset is overfit once the loss falls below this fraction of its start, where there is no
+#: accuracy to read (regression; also labels that are not class ids, e.g. segmentation masks)
 OVERFIT_LOSS_FRACTION = 0.1
 CROSS_ENTROPIES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
 
