@@ -58,7 +58,9 @@ def test_a_new_component_type_replaces_the_parents_component(child):
 def test_problems_in_a_replaced_component_point_into_the_child(child):
     text = "data:\n  source: {type: npz, path: data.npz, label_column: species}\n"
     file = child(text)
-    assert problems(file) == [f"{file}:3:{text.index('label_column') - 5} data.source.label_column: unknown argument 'label_column' for dataset "
+    column = text.index("label_column") - len("data:\n") + 1  # on the file's third line
+    assert problems(file) == [f"{file}:3:{column} data.source.label_column: unknown argument 'label_column' "
+                              f"for dataset "
                               f"'npz'. Accepted: path, x_key, y_key, x_test_key, y_test_key"]
     missing = child("data:\n  source: {type: npy}\n")
     found = problems(missing)

@@ -68,7 +68,8 @@ def test_regression_loss_on_a_classification_task_is_refused_where_it_is_written
     text = REGRESSION.replace("task: regression\n", "")
     file = write_recipe("r.yaml", text)
     found = problems(file)
-    assert found[0].startswith(f"{where(file, text, 'loss: mse')} train.loss: loss 'mse' is for regression, but the recipe's "
+    at = where(file, text, "loss: mse")
+    assert found[0].startswith(f"{at} train.loss: loss 'mse' is for regression, but the recipe's "
                                f"task is classification (the default). Expected a classification loss: ")
     assert "sparse_categorical_crossentropy" in found[0] and found[0].endswith("or set task: regression at "
                                                                              "the top of the recipe")
@@ -82,10 +83,11 @@ def test_classification_loss_and_metric_on_a_regression_task_are_refused(write_r
         .replace("[mae, rmse, r2]", "[mae, accuracy]")
     file = write_recipe("r.yaml", text)
     found = problems(file)
-    assert found[0].startswith(f"{where(file, text, 'type: binary')} train.loss.type: loss 'binary_crossentropy' is for classification, "
-                               f"but the recipe's task is regression. Expected a regression loss: huber, log_cosh, "
-                               f"mae, mse")
-    assert found[1].startswith(f"{where(file, text, 'accuracy]')} train.metrics[1]: metric 'accuracy' is for classification")
+    assert found[0].startswith(f"{where(file, text, 'type: binary')} train.loss.type: loss 'binary_crossentropy' is "
+                               f"for classification, but the recipe's task is regression. Expected a regression "
+                               f"loss: huber, log_cosh, mae, mse")
+    assert found[1].startswith(f"{where(file, text, 'accuracy]')} train.metrics[1]: metric 'accuracy' is for "
+                               f"classification")
 
 
 @pytest.mark.parametrize("setting, path", [
@@ -104,7 +106,8 @@ def test_class_label_settings_are_refused_in_a_regression(write_recipe, setting,
 
 
 def test_target_settings_are_refused_in_a_classification(write_recipe):
-    text = CLASSIFICATION.replace("  source: {type: digits}\n", "  source: {type: digits}\n  standardize_targets: true\n")
+    text = CLASSIFICATION.replace("  source: {type: digits}\n",
+                                  "  source: {type: digits}\n  standardize_targets: true\n")
     text += "diagnostics: {target_r2: 0.5, target_error: 1.5}\n"
     found = problems(write_recipe("c.yaml", text))
     assert [p.split(" ")[1] for p in found] == ["data.standardize_targets:", "diagnostics.target_r2:",

@@ -50,7 +50,8 @@ class RegressionReport:
         out = {f"test_{k}": n["overall"][k] for k in ("median_absolute_error", "max_error")}
         targets = n["y_true"].shape[1]
         if targets > 1:
-            out |= {f"test_{k}_target_{j}": n["per_target"][k][j] for k in ("mae", "rmse", "r2") for j in range(targets)}
+            out |= {f"test_{k}_target_{j}": n["per_target"][k][j]
+                    for k in ("mae", "rmse", "r2") for j in range(targets)}
         return out
 
     def test_split_report(self, y_true, y_pred) -> dict:

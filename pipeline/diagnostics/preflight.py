@@ -245,8 +245,8 @@ def diagnose(loaded, subset: int = 50, steps: int = 300, echo=print, data_and_sp
         results.append(result)
         echo(result.line())
 
-    model = build_compiled_model(loaded, splits.x_train.shape[1:], max(1, len(splits.x_train) // recipe.train.batch_size),
-                                 splits.target_scaling)
+    steps_per_epoch = max(1, len(splits.x_train) // recipe.train.batch_size)
+    model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch, splits.target_scaling)
     finish_initialization(model, splits.x_train, seed=recipe.seed)
     batch = min(recipe.train.batch_size, len(splits.x_train))
     n = max(batch, min(256, len(splits.x_train)))  # the loss checks read up to 256 examples: a steadier mean

@@ -1,6 +1,6 @@
 """Recipe lint that `pipeline diagnose` adds to the validator's (no framework import): output layer vs
-loss, output units vs classes (regression: vs targets), batch norm right after dropout. (An L2 penalty together with decoupled
-weight decay is already refused by `pipeline.recipe.lint`.)"""
+loss, output units vs classes (regression: vs targets), batch norm right after dropout. (An L2
+penalty together with decoupled weight decay is already refused by `pipeline.recipe.lint`.)"""
 
 from __future__ import annotations
 

@@ -90,8 +90,9 @@ class Verdict:
             return (f"{self.label}: train error {self.train_error:.2%}, validation error {self.val_error:.2%}, "
                     f"target {self.target_error:.2%} -> avoidable bias {self.avoidable_bias:.2%}, "
                     f"variance {self.variance:.2%} (high above {self.tolerance:.0%}){larger}{note}")
-        high = f"{self.threshold:.4g}" if self.scale == 1 else \
-            f"{self.threshold:.4g} = {self.tolerance:.0%} of {self.scale:.4g}, the {self.measure} of predicting the training mean"
+        high = f"{self.threshold:.4g}" if self.scale == 1 else (
+            f"{self.threshold:.4g} = {self.tolerance:.0%} of {self.scale:.4g}, the {self.measure} of predicting "
+            f"the training mean")
         return (f"{self.label}: train {self.measure} {self.train_error:.4g}, validation {self.measure} "
                 f"{self.val_error:.4g}, target {self.target_error:.4g} -> avoidable bias {self.avoidable_bias:.4g}, "
                 f"variance {self.variance:.4g} (high above {high}){larger}{note}")
