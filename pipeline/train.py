@@ -16,6 +16,7 @@ from pipeline import tracking
 from pipeline.components import build
 from pipeline.data.preprocess import fit_preprocessing, log_preprocessing
 from pipeline.data.split import Splits, class_balance, split_dataset
+from pipeline.data.targets import fit_target_scaling, for_task
 from pipeline.keras_compat import save_model, set_seed
 from pipeline.performance import execution_scope
 from pipeline.recipe import LoadedRecipe
@@ -33,7 +34,7 @@ class RunResult:
 def prepare_data(loaded: LoadedRecipe):
     """Build the source, split it, fit preprocessing on the training split only."""
     plan = loaded.plan
-    data = build(plan.source)
+    data = for_task(build(plan.source), plan.recipe.task)  # class ids, or float regression targets
     split_cfg = plan.recipe.data.split
     splits = split_dataset(data, val=split_cfg.val, test=split_cfg.test, stratify=split_cfg.stratify,
                            seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed,
@@ -42,15 +43,16 @@ def prepare_data(loaded: LoadedRecipe):
 
     make_long_tailed(splits, plan.recipe.data.imbalance_ratio, plan.recipe.seed)  # demo data only
     fit_preprocessing(splits, [build(p) for p in plan.preprocess])  # training split only
+    fit_target_scaling(splits, plan.recipe.data.standardize_targets)  # regression: training targets' mean, std
     return data, splits
 
 
-def build_compiled_model(loaded: LoadedRecipe, input_shape, steps_per_epoch: int):
+def build_compiled_model(loaded: LoadedRecipe, input_shape, steps_per_epoch: int, target_scaling=None):
     from pipeline.build.model import build_model
     from pipeline.build.training import compile_model
 
     plan = loaded.plan
-    model = build_model(plan.layers, plan.outputs, input_shape, name=plan.recipe.name)
+    model = build_model(plan.layers, plan.outputs, input_shape, name=plan.recipe.name, target_scaling=target_scaling)
     compile_model(model, plan, steps_per_epoch)
     return model
 
@@ -94,13 +96,14 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             fingerprint = data.fingerprint()
             mlflow.set_tags({"data.fingerprint": fingerprint,
                              "recipe.id": stable_hash(loaded.hash, fingerprint)})
+            balanced = splits.sizes() if recipe.task == "classification" else {}  # regression: no classes
             mlflow.log_params({f"data.size.{k}": v for k, v in splits.sizes().items()}
-                              | {f"data.balance.{k}": class_balance(getattr(splits, f"y_{k}")) for k in splits.sizes()}
+                              | {f"data.balance.{k}": class_balance(getattr(splits, f"y_{k}")) for k in balanced}
                               | {f"data.{k}": v for k, v in data.info.items()})
             log_preprocessing(splits.preprocessors)
             steps_per_epoch = math.ceil(len(splits.x_train) / recipe.train.batch_size)
             scopes.enter_context(execution_scope(loaded.plan, steps_per_epoch, echo))  # precision, device, parallel
-            model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch)
+            model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch, splits.target_scaling)
             from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
 
             finish_initialization(model, splits.x_train, seed=recipe.seed)

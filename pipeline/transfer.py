@@ -25,10 +25,14 @@ FINE_TUNE_LR_FACTOR = 0.1
 
 
 def model_layers(model) -> list:
-    """The model's layers in graph order, without the input layer."""
+    """The model's layers in graph order, without the input layer and the target-scaling layer (this
+    run's statistics of its targets: never copied from another model, nothing to freeze)."""
     import keras
 
-    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    from pipeline.build.target_scaling_keras import scaling_layer
+
+    own = scaling_layer(model)
+    return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer) and layer is not own]
 
 
 def _names(model) -> list[str]:

@@ -1,7 +1,7 @@
 """In-training diagnostics as callbacks: the loss-explosion guard and activation/gradient statistics.
 
 Their Keras classes live in `pipeline/diagnostics/*_keras.py`. The guard is on in every run by default
-(`diagnostics.explosion_factor`, null turns it off); listing it here in `train.callbacks` sets its own.
+(`diagnostics.explosion_factor`, false or null turns it off); listing it here in `train.callbacks` sets its own.
 """
 
 from __future__ import annotations

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pipeline.registries import losses
+from pipeline.tasks import for_task
+
+classification, regression = for_task("classification"), for_task("regression")
 
 
 @losses.register("sparse_categorical_crossentropy", aliases=("sparse_cross_entropy",))
+@classification
 def sparse_categorical_crossentropy(from_logits: bool = False):
     """Cross-entropy with integer class labels; from_logits=True applies a stable softmax itself."""
     import keras
@@ -14,6 +18,7 @@ def sparse_categorical_crossentropy(from_logits: bool = False):
 
 
 @losses.register("categorical_crossentropy", aliases=("cross_entropy",))
+@classification
 def categorical_crossentropy(from_logits: bool = False, label_smoothing: float = 0.0):
     """Cross-entropy with one-hot labels, optionally smoothed."""
     import keras
@@ -22,6 +27,7 @@ def categorical_crossentropy(from_logits: bool = False, label_smoothing: float =
 
 
 @losses.register("binary_crossentropy")
+@classification
 def binary_crossentropy(from_logits: bool = False, label_smoothing: float = 0.0):
     """Cross-entropy for one or more independent yes/no labels."""
     import keras
@@ -30,14 +36,45 @@ def binary_crossentropy(from_logits: bool = False, label_smoothing: float = 0.0)
 
 
 @losses.register("mse", aliases=("mean_squared_error",))
+@regression
 def mse():
-    """Mean squared error, for regression."""
+    """Mean squared error, for regression: the mean of (y - prediction)^2; punishes large errors most."""
     import keras
 
     return keras.losses.MeanSquaredError()
 
 
+@losses.register("mae", aliases=("mean_absolute_error",))
+@regression
+def mae():
+    """Mean absolute error, for regression: the mean of |y - prediction|; robust to outlying targets."""
+    import keras
+
+    return keras.losses.MeanAbsoluteError()
+
+
+@losses.register("huber")
+@regression
+def huber(delta: float = 1.0):
+    """Huber loss, for regression: squared error below delta, absolute error (times delta) above it."""
+    if delta <= 0:
+        raise ValueError(f"Expected delta > 0. Received: delta={delta}")
+    import keras
+
+    return keras.losses.Huber(delta=delta)
+
+
+@losses.register("log_cosh", aliases=("logcosh",))
+@regression
+def log_cosh():
+    """Log-cosh loss, for regression: about x^2 / 2 for small errors and |x| - ln 2 for large ones; smooth."""
+    import keras
+
+    return keras.losses.LogCosh()
+
+
 @losses.register("hinge", aliases=("multiclass_hinge", "svm"))
+@classification
 def hinge(margin: float = 1.0):
     """Multi-class SVM loss on raw scores: sum over wrong classes of max(0, s_j - s_y + margin); integer labels."""
     from plugins.losses_keras import MulticlassHinge
@@ -46,6 +83,7 @@ def hinge(margin: float = 1.0):
 
 
 @losses.register("focal", aliases=("focal_loss",))
+@classification
 def focal(gamma: float = 2.0, alpha: float | list[float] | None = None, from_logits: bool = False):
     """Focal loss -(1 - p_t)^gamma log p_t: down-weights easy examples (class imbalance); gamma 0 is cross-entropy."""
     if gamma < 0:

@@ -1,4 +1,5 @@
-"""Keras metrics that accept what a classifier recipe produces: integer labels and logits.
+"""Keras metrics that accept what a recipe produces: integer labels and logits (classifiers), one
+target of shape (batch,) (R² for regression).
 
 Keras' `F1Score`, `Precision`, `Recall` and `AUC` expect one-hot labels (or binary labels) and
 probabilities; these subclasses convert integer labels to one-hot and logits to probabilities, then
@@ -124,6 +125,24 @@ class OneVsRestAUC(keras.metrics.AUC):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="pipeline")
+class R2(keras.metrics.R2Score):
+    """Keras' `R2Score` (streamed over the whole split: 1 - SS_res / SS_tot) for one target too.
+
+    `R2Score` wants (batch, targets) on both sides; a single target arrives as (batch,) labels
+    against (batch, 1) predictions, which Keras squeezes to rank 1. Both become (batch, 1) here.
+    """
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.convert_to_tensor(y_true, dtype=self.dtype)
+        y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
+        if len(y_pred.shape) == 1:
+            y_pred = ops.expand_dims(y_pred, -1)
+        if len(y_true.shape) == 1:
+            y_true = ops.expand_dims(y_true, -1)
+        super().update_state(y_true, y_pred, sample_weight=sample_weight)
 
 
 @keras.saving.register_keras_serializable(package="pipeline")

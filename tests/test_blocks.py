@@ -105,7 +105,7 @@ def test_residual_block_refuses_flat_inputs():
 
 
 def test_residual_blocks_in_a_sequential_recipe_list():
-    data = {"data": {"source": "digits"}, "train": {"epochs": 1, "loss": "mse"},
+    data = {"data": {"source": "digits"}, "train": {"epochs": 1, "loss": "sparse_categorical_crossentropy"},
             "model": {"defaults": {"kernel_regularizer": {"type": "l2", "factor": 1e-4},
                                    "kernel_initializer": "zeros"},
                       "layers": [{"type": "residual_block", "filters": 8, "strides": 2},

@@ -154,7 +154,7 @@ def test_trainer_step_warns_for_constant_kernels(write_recipe):
     """`finish_initialization` is what `pipeline run` calls between building the model and fit."""
     path = write_recipe("r.yaml", """
 data: {source: {type: digits}}
-train: {epochs: 1, loss: mse}
+train: {epochs: 1, loss: sparse_categorical_crossentropy}
 model:
   defaults: {kernel_initializer: zeros}
   layers: [{type: flatten}, {type: dense, units: 8}, {type: dense, units: 3}]

@@ -10,7 +10,7 @@ from pipeline.recipe import load_recipe
 
 BASE = """
 data: {source: {type: digits}}
-train: {epochs: 1, loss: mse}
+train: {epochs: 1, loss: sparse_categorical_crossentropy}
 model:
 """
 
@@ -116,4 +116,8 @@ def test_every_shipped_recipe_builds(tmp_path):
             shape = prepare_data(loaded)[1].x_train.shape[1:]
         model = build_model(plan.layers, plan.outputs, shape)
         expected = (data.num_classes,) if data.num_classes else data.y.shape[1:]
+        if plan.recipe.task == "regression":  # one output per target column
+            expected = data.y.shape[1:] or (1,)
+        elif data.num_classes == 2 and plan.loss.name == "binary_crossentropy":  # one unit: P(class 1)
+            expected = (1,)
         assert tuple(model.output_shape[1:]) == tuple(expected), recipe.name

@@ -141,7 +141,7 @@ def test_parameter_count_with_a_normalizer():
     assert block.count_params() == 3 * 3 * 3 * 8 + 4 * 8
 
 
-RECIPE = {"data": {"source": "digits"}, "train": {"epochs": 1, "loss": "mse"}}
+RECIPE = {"data": {"source": "digits"}, "train": {"epochs": 1, "loss": "sparse_categorical_crossentropy"}}
 
 
 def test_normalizer_must_name_a_normalization_layer():

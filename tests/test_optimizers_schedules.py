@@ -366,7 +366,7 @@ def test_schedule_arguments_out_of_range_are_refused(spec):
 def plan(train: dict):
     recipe = {"data": {"source": {"type": "digits"}},
               "model": {"layers": [{"type": "dense", "units": 2}]},
-              "train": {"epochs": EPOCHS, "loss": "mse", **train}}
+              "train": {"epochs": EPOCHS, "loss": "sparse_categorical_crossentropy", **train}}
     built, problems = plan_recipe(recipe)
     assert not problems, problems
     return built
@@ -414,5 +414,5 @@ def test_without_the_rule_the_learning_rate_is_the_recipes():
 
 def test_scale_lr_with_batch_must_be_a_positive_integer():
     _, problems = plan_recipe({"data": {"source": "digits"}, "model": {"layers": [{"type": "dense", "units": 2}]},
-                               "train": {"epochs": 1, "loss": "mse", "scale_lr_with_batch": 0}})
+                               "train": {"epochs": 1, "loss": "sparse_categorical_crossentropy", "scale_lr_with_batch": 0}})
     assert [p.path for p in problems] == [("train", "scale_lr_with_batch")]

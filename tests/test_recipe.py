@@ -391,7 +391,7 @@ def test_set_model_layer_rate(write_recipe):
 
 @pytest.mark.parametrize("assignment, key, expected", [
     ("train.optimizer={type: sgd, momentum: 0.9}", ("train", "optimizer"), {"type": "sgd", "momentum": 0.9}),
-    ("train.metrics=[accuracy, mae]", ("train", "metrics"), ["accuracy", "mae"]),
+    ("train.metrics=[accuracy, f1]", ("train", "metrics"), ["accuracy", "f1"]),
     ("name=null", ("name",), None),
     ("name=", ("name",), None),
     ("name=run 7", ("name",), "run 7"),
@@ -555,7 +555,7 @@ def test_missing_required_argument(write_recipe):
 def test_unknown_top_level_key_with_close_match(write_recipe):
     file = write_recipe("r.yaml", BASE + "trak: {experiment: x}\n")
     fields = ", ".join(Recipe.model_fields)
-    assert lines(file) == [f"{file}:12:1 trak: unknown key 'trak'; did you mean 'track' or 'train'? "
+    assert lines(file) == [f"{file}:12:1 trak: unknown key 'trak'; did you mean 'track' or 'task'? "
                            f"Expected one of: {fields}"]
 
 

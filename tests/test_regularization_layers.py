@@ -95,7 +95,7 @@ def test_weight_decay_lint_sees_elastic_defaults_and_nested_regularizers():
     # inside a residual block
     data = {"data": {"source": "digits"},
             "model": {"layers": [{"type": "residual_block", "filters": 4, "kernel_regularizer": "l2"}]},
-            "train": {"epochs": 1, "loss": "mse", "optimizer": {"type": "sgd", "weight_decay": 0.1}}}
+            "train": {"epochs": 1, "loss": "sparse_categorical_crossentropy", "optimizer": {"type": "sgd", "weight_decay": 0.1}}}
     checked, _ = plan_recipe(data, run_lint=False)
     assert [p.path for p in check_weight_decay(checked)] == [("model", "layers", 0, "kernel_regularizer")]
     # and validation itself refuses the recipe, at that path

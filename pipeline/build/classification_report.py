@@ -8,6 +8,11 @@ computed exactly with scikit-learn (Keras' AUC metrics bucket the thresholds). I
 `test_recall_class_<c>`, `test_min_class_recall`, `test_balanced_accuracy`, `test_roc_auc_ovr`,
 `test_pr_auc_ovr`, the curves as `plots/roc_curves.png` and `plots/pr_curves.png`, and the
 per-class numbers as `classification_report.json`.
+
+A binary model (one output unit: P(class 1), or its logit) gets the positive class's numbers
+instead of the one-vs-rest averages: `test_roc_auc_positive`, `test_pr_auc_positive` (average
+precision) and the threshold metrics at P = 0.5, `test_threshold_accuracy`, `_precision`,
+`_recall` and `_f1`; its curves mark the point the threshold picks.
 """
 
 from __future__ import annotations
@@ -20,35 +25,68 @@ def is_class_labels(y) -> bool:
     return y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
 
 
-def automatic_reports(y_test) -> list:
-    """The reports every run of this kind gets without asking: this one, for classifiers."""
-    return [ClassificationReport()] if is_class_labels(y_test) else []
+#: the probability above which a binary model predicts class 1
+THRESHOLD = 0.5
 
 
-def probabilities(y_pred: np.ndarray) -> np.ndarray:
-    """(n, C) class probabilities from the model's outputs: kept when they already are some (rows
-    of non-negative numbers summing to 1), else a softmax of the scores; one output unit is read as
-    P(class 1) (a sigmoid when outside [0, 1])."""
+def automatic_reports(y_test, from_logits: bool | None = None) -> list:
+    """The reports every run of this kind gets without asking: this one, for classifiers.
+    `from_logits`: whether the model outputs logits (None: tell from the values)."""
+    return [ClassificationReport(from_logits)] if is_class_labels(y_test) else []
+
+
+def probabilities(y_pred: np.ndarray, from_logits: bool | None = None) -> np.ndarray:
+    """(n, C) class probabilities from the model's outputs. `from_logits` None: kept when they
+    already are some (rows of non-negative numbers summing to 1), else a softmax of the scores; one
+    output unit is read as P(class 1) (a sigmoid when outside [0, 1], or when `from_logits`)."""
     y_pred = np.asarray(y_pred, dtype=np.float64)
     if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
         p = y_pred.reshape(-1)
-        if p.min() < 0 or p.max() > 1:
+        if from_logits or (from_logits is None and (p.min() < 0 or p.max() > 1)):
             p = 1 / (1 + np.exp(-p))
         return np.stack([1 - p, p], axis=-1)
-    if y_pred.min() >= 0 and np.allclose(y_pred.sum(axis=-1), 1, atol=1e-3):
+    if from_logits is False or (from_logits is None and y_pred.min() >= 0
+                                and np.allclose(y_pred.sum(axis=-1), 1, atol=1e-3)):
         return y_pred
     z = np.exp(y_pred - y_pred.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
 
 
+def is_binary(y_pred) -> bool:
+    """One output unit: a binary model."""
+    y_pred = np.asarray(y_pred)
+    return y_pred.ndim == 1 or y_pred.shape[-1] == 1
+
+
+def threshold_metrics(y_true, p_positive) -> dict[str, float]:
+    """Accuracy, and the positive class's precision, recall and F1, predicting class 1 when P > 0.5."""
+    from sklearn import metrics as skm
+
+    predicted = (np.asarray(p_positive) > THRESHOLD).astype(int)
+    y_true = np.asarray(y_true).reshape(-1)
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, predicted, average="binary",
+                                                                   zero_division=0)
+    return {"test_threshold_accuracy": float(skm.accuracy_score(y_true, predicted)),
+            "test_threshold_precision": float(precision), "test_threshold_recall": float(recall),
+            "test_threshold_f1": float(f1)}
+
+
 class ClassificationReport:
-    """Per-class recall and one-vs-rest ROC-AUC / PR-AUC (average precision) on the test split."""
+    """Per-class recall and one-vs-rest ROC-AUC / PR-AUC (average precision) on the test split; for a
+    binary model the positive class's areas and the metrics at the 0.5 threshold.
+
+    Args:
+        from_logits: whether the model outputs logits (None: tell from the values).
+    """
+
+    def __init__(self, from_logits: bool | None = None):
+        self.from_logits = from_logits
 
     def numbers(self, y_true, y_pred) -> dict:
         from sklearn import metrics as skm
 
         y_true = np.asarray(y_true).reshape(-1)
-        probs = probabilities(y_pred)
+        probs = probabilities(y_pred, self.from_logits)
         classes = np.arange(probs.shape[-1])
         recall = skm.recall_score(y_true, probs.argmax(axis=-1), labels=classes, average=None, zero_division=0)
         present = [c for c in classes if 0 < np.sum(y_true == c) < len(y_true)]  # curves need both kinds
@@ -64,7 +102,11 @@ class ClassificationReport:
         recalls = [n["recall"][c] for c in supported]
         out = {f"test_recall_class_{c}": r for c, r in n["recall"].items() if c in supported}
         out |= {"test_min_class_recall": float(min(recalls)), "test_balanced_accuracy": float(np.mean(recalls))}
-        if n["present"]:
+        if is_binary(y_pred):
+            out |= threshold_metrics(n["y_true"], n["probs"][:, 1])
+            if 1 in n["present"]:
+                out |= {"test_roc_auc_positive": n["roc_auc"][1], "test_pr_auc_positive": n["pr_auc"][1]}
+        elif n["present"]:
             out |= {"test_roc_auc_ovr": float(np.mean(list(n["roc_auc"].values()))),
                     "test_pr_auc_ovr": float(np.mean(list(n["pr_auc"].values())))}
         return out
@@ -79,17 +121,25 @@ class ClassificationReport:
 
         n = self.numbers(y_true, y_pred)
         probs, y = n["probs"], n["y_true"]
+        binary = is_binary(y_pred)
         roc_fig, roc_ax = plt.subplots(figsize=(5, 4.5))
         pr_fig, pr_ax = plt.subplots(figsize=(5, 4.5))
-        for c in n["present"]:
+        for c in [c for c in n["present"] if c == 1 or not binary]:  # binary: the positive class's curves
             fpr, tpr, _ = skm.roc_curve(y == c, probs[:, c])
             roc_ax.plot(fpr, tpr, lw=1, label=f"{c} (AUC {n['roc_auc'][c]:.2f}, n={n['support'][c]})")
             precision, recall, _ = skm.precision_recall_curve(y == c, probs[:, c])
             pr_ax.plot(recall, precision, lw=1, label=f"{c} (AP {n['pr_auc'][c]:.2f}, n={n['support'][c]})")
+        if binary and 1 in n["present"]:  # where the 0.5 threshold puts the model on each curve
+            at = threshold_metrics(y, probs[:, 1])
+            fpr_at = float(np.mean(probs[y == 0, 1] > THRESHOLD)) if np.any(y == 0) else 0.0
+            roc_ax.plot([fpr_at], [at["test_threshold_recall"]], "o", color="tab:red", label=f"P > {THRESHOLD}")
+            pr_ax.plot([at["test_threshold_recall"]], [at["test_threshold_precision"]], "o", color="tab:red",
+                       label=f"P > {THRESHOLD}")
+        kind = "class 1" if binary else "one-vs-rest"
         roc_ax.plot([0, 1], [0, 1], "k:", lw=0.8)
         roc_ax.set(xlabel="false positive rate", ylabel="true positive rate (recall)",
-                   title="ROC one-vs-rest, test split")
-        pr_ax.set(xlabel="recall", ylabel="precision", title="precision-recall one-vs-rest, test split")
+                   title=f"ROC {kind}, test split")
+        pr_ax.set(xlabel="recall", ylabel="precision", title=f"precision-recall {kind}, test split")
         for ax in (roc_ax, pr_ax):
             if len(n["present"]) <= 20:
                 ax.legend(fontsize=6, loc="lower right" if ax is roc_ax else "lower left")

@@ -8,8 +8,9 @@ from pipeline.recipe.validate import INPUT, LayerPlan
 
 
 def build_model(layers: list[LayerPlan], outputs: list[str], input_shape: tuple[int, ...],
-                name: str | None = None):
-    """Wire the layers: each reads the previous node unless it names its `inputs:`."""
+                name: str | None = None, target_scaling=None):
+    """Wire the layers: each reads the previous node unless it names its `inputs:`. `target_scaling`
+    (standardized regression targets) adds the layer mapping the output back to the targets' units."""
     import keras
 
     nodes = {INPUT: keras.Input(shape=tuple(input_shape), name=INPUT)}
@@ -19,4 +20,9 @@ def build_model(layers: list[LayerPlan], outputs: list[str], input_shape: tuple[
         args = [nodes[n] for n in plan.inputs]
         nodes[plan.name] = layer(args[0] if len(args) == 1 else args)
     outs = [nodes[n] for n in outputs]
-    return keras.Model(nodes[INPUT], outs[0] if len(outs) == 1 else outs, name=name or "recipe_model")
+    model = keras.Model(nodes[INPUT], outs[0] if len(outs) == 1 else outs, name=name or "recipe_model")
+    if target_scaling is None:
+        return model
+    from pipeline.build.target_scaling_keras import with_target_scaling
+
+    return with_target_scaling(model, target_scaling)

@@ -40,6 +40,16 @@ def build_optimizer(plan: Plan, steps_per_epoch: int):
     return build(optimizer)
 
 
+def from_logits(plan: Plan) -> bool | None:
+    """Whether the recipe's loss reads logits (its `from_logits`, else the factory's default); None
+    for a loss without that argument (e.g. the hinge loss reads raw scores)."""
+    from pipeline.recipe.lint import argument
+
+    if "from_logits" not in plan.loss.entry.signature.parameters:
+        return None
+    return bool(argument(plan.loss, "from_logits", False))
+
+
 def is_test_split_report(obj: Any) -> bool:
     """A metric entry whose object is not compiled into the model but computed once, on the test
     split's predictions, at the end of the run (e.g. `confusion_matrix`): it has a method
@@ -61,12 +71,16 @@ def compile_model(model, plan: Plan, steps_per_epoch: int, optimizer=None) -> No
 
     from pipeline import performance
 
+    from pipeline.build.binary import threshold_metrics
+    from pipeline.build.target_scaling_keras import standardized_loss
+
     metrics, _ = build_metrics(plan)
-    loss = build(plan.loss)
+    loss = standardized_loss(build(plan.loss), model)  # standardized targets: the loss in their units
     if plan.mix is not None:  # batch mixing trains on soft labels
         from pipeline.build.soft_labels import dense_loss, dense_metrics
 
         loss, metrics = dense_loss(loss), dense_metrics(metrics)
+    metrics = threshold_metrics(metrics, model, from_logits(plan))  # one logit output: accuracy at P = 0.5
     train = plan.recipe.train
     model.compile(optimizer=optimizer or build_optimizer(plan, steps_per_epoch), loss=loss, metrics=metrics,
                   steps_per_execution=performance.steps_per_execution(train.steps_per_execution, steps_per_epoch,
@@ -90,9 +104,10 @@ def log_test_reports(model, plan: Plan, x_test, y_test, batch_size: int) -> list
     pass over the test split and log their artifacts (and metrics) to the active MLflow run;
     returns the artifact paths."""
     from pipeline.build.classification_report import automatic_reports  # per-class recall, ROC/PR
+    from pipeline.build.regression_report import regression_reports  # predicted vs true, residuals
 
     _, reports = build_metrics(plan)
-    reports = [*reports, *automatic_reports(y_test)]
+    reports = [*reports, *automatic_reports(y_test, from_logits(plan)), *regression_reports(plan)]
     if not reports:
         return []
     import mlflow

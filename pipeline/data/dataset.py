@@ -22,6 +22,9 @@ class Dataset:
     info: dict[str, str] = field(default_factory=dict)
     #: A source's own hash of its inputs (e.g. of a folder's files); replaces the array hash.
     source_hash: str | None = None
+    #: The names of the classes, in label order, when the source read names (strings, folders):
+    #: such labels are classes, never regression targets.
+    class_names: list[str] | None = None
 
     def __post_init__(self):
         if len(self.x) != len(self.y):

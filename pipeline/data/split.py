@@ -22,6 +22,8 @@ class Splits:
     #: one raw example's shape and dtype, before preprocessing: what the saved model takes
     raw_shape: tuple = ()
     raw_dtype: str = "float32"
+    #: regression targets' statistics when the recipe standardizes them (pipeline.data.targets)
+    target_scaling: object | None = None
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}

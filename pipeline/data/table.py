@@ -1,4 +1,8 @@
-"""Reading a CSV table into float features and labels (class indices, or numbers for regression)."""
+"""Reading a CSV table into float features and labels (class indices, or numbers for regression).
+
+One label column gives labels of shape (n,); a list of columns gives (n, k) numbers, the targets
+of a regression with k outputs.
+"""
 
 from __future__ import annotations
 
@@ -26,12 +30,13 @@ def _is_number(cell: str) -> bool:
         return False
 
 
-def read_table(path: str | Path, label_column: str | int = -1, header: bool | None = None,
+def read_table(path: str | Path, label_column: str | int | list[str | int] = -1, header: bool | None = None,
                delimiter: str = ",", classes: list[str] | None = None) -> Table:
     """Parse `path`. `header=None` detects a header row (a first row with a non-numeric cell).
 
     String labels are mapped to indices in sorted order (or by `classes`, e.g. a training file's
-    mapping applied to its test file); integer labels are kept; other numbers make a regression target.
+    mapping applied to its test file); integer labels are kept; other numbers make a regression
+    target. Several label columns must hold numbers: float32 targets of shape (n, k).
     """
     file = Path(path)
     if not file.is_file():
@@ -40,27 +45,35 @@ def read_table(path: str | Path, label_column: str | int = -1, header: bool | No
         rows = [row for row in csv.reader(handle, delimiter=delimiter) if row]
     if not rows:
         raise ValueError(f"Expected rows in {file}. Received: an empty file")
+    several = isinstance(label_column, list)
+    wanted = label_column if several else [label_column]
+    if not wanted:
+        raise ValueError(f"Expected one or more label columns for {file}. Received: label_column=[]")
     if header is None:
         # a named label column needs a header; else a first row with a non-numeric feature is one
-        label = label_column % len(rows[0]) if isinstance(label_column, int) else None
-        header = label is None or not all(_is_number(c) for i, c in enumerate(rows[0]) if i != label)
+        numbered = all(isinstance(c, int) for c in wanted)
+        labels_at = {c % len(rows[0]) for c in wanted} if numbered else set()
+        header = not numbered or not all(_is_number(c) for i, c in enumerate(rows[0]) if i not in labels_at)
     names = [c.strip() for c in rows[0]] if header else None
     body = rows[1:] if header else rows
     if not body:
         raise ValueError(f"Expected data rows in {file} after the header. Received: none")
-    column = _index(label_column, rows[0], names, file)
+    columns = [_index(c, rows[0], names, file) for c in wanted]
     width = len(rows[0])
     features, labels = [], []
     for line, row in enumerate(body, start=2 if header else 1):
         if len(row) != width:
             raise ValueError(f"{file}:{line}: expected {width} columns. Received: {len(row)}")
         try:
-            features.append([float(c) for i, c in enumerate(row) if i != column])
+            features.append([float(c) for i, c in enumerate(row) if i not in columns])
         except ValueError:
-            bad = next(c for i, c in enumerate(row) if i != column and not _is_number(c))
+            bad = next(c for i, c in enumerate(row) if i not in columns and not _is_number(c))
             raise ValueError(f"{file}:{line}: expected numeric feature values. Received: {bad!r}") from None
-        labels.append(row[column].strip())
-    y, classes = _labels(labels, classes, file)
+        labels.append([row[c].strip() for c in columns])
+    if several:
+        return Table(np.asarray(features, dtype=np.float32), _targets(labels, header, file), None, None,
+                     file.stem)
+    y, classes = _labels([cells[0] for cells in labels], classes, file)
     num_classes = len(classes) if classes else (int(y.max()) + 1 if y.dtype.kind == "i" else None)
     return Table(np.asarray(features, dtype=np.float32), y, classes, num_classes, file.stem)
 
@@ -76,6 +89,16 @@ def _index(label_column: str | int, first_row: list[str], names: list[str] | Non
     if label_column not in stripped:
         raise ValueError(f"Expected a column {label_column!r} in {file}. Received columns: {stripped}")
     return stripped.index(label_column)
+
+
+def _targets(rows: list[list[str]], header: bool, file: Path) -> np.ndarray:
+    """Several label columns: numbers only (the targets of a regression with several outputs)."""
+    for line, cells in enumerate(rows, start=2 if header else 1):
+        bad = [c for c in cells if not _is_number(c)]
+        if bad:
+            raise ValueError(f"{file}:{line}: expected numbers in every label column (several label columns are "
+                             f"regression targets). Received: {bad[0]!r}")
+    return np.asarray([[float(c) for c in cells] for cells in rows], dtype=np.float32)
 
 
 def _labels(cells: list[str], classes: list[str] | None, file: Path):

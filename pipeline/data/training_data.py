@@ -41,6 +41,8 @@ def fit_data(plan, splits, classes: int, seed: int) -> FitData:
     weights = class_weights(splits.y_train, data.imbalance.class_weight)
     extra = {"class_weight": weights} if weights else {}
     params = {"data.class_weight": " ".join(f"{c}:{w:.3g}" for c, w in weights.items())} if weights else {}
+    if splits.target_scaling is not None:  # standardized regression targets: their statistics
+        params |= splits.target_scaling.params()
     mix = plan.mix
     if mix is None and not data.imbalance.oversample:
         return FitData({"x": splits.x_train, "y": splits.y_train, "batch_size": batch_size, **extra},

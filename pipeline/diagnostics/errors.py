@@ -1,4 +1,5 @@
-"""Classification error of a trained model on a split (the quantity the bias/variance table reads)."""
+"""The error of a trained model on a split (the quantity the bias/variance table reads): the
+classification error, or for regression the loss (in the original targets' units) and R²."""
 
 from __future__ import annotations
 
@@ -33,3 +34,19 @@ def model_error(model, x, y, batch_size: int, from_logits: bool = True) -> float
     if isinstance(pred, (list, tuple, dict)):  # several outputs: no single error to read
         return None
     return classification_error(y, pred, from_logits)
+
+
+def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """R² = 1 - SS_res / SS_tot per target, averaged over the targets (scikit-learn's uniform average)."""
+    from sklearn.metrics import r2_score as sk_r2
+
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(len(y_true), -1)
+    return float(sk_r2(y_true, np.asarray(y_pred, dtype=np.float64).reshape(y_true.shape)))
+
+
+def regression_errors(model, x, y, loss_fn, batch_size: int, mean: np.ndarray) -> tuple[float, float, float]:
+    """(loss, R², loss of predicting `mean`) of `model` on (x, y), the loss being `loss_fn` on the
+    original targets (without weight penalties)."""
+    pred = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    baseline = np.broadcast_to(np.asarray(mean, dtype=pred.dtype).reshape(1, -1), pred.shape)
+    return float(loss_fn(y, pred)), r2_score(y, pred), float(loss_fn(y, baseline))

@@ -127,6 +127,7 @@ def lr_find_recipe(loaded, steps: int = 200, min_lr: float = 1e-6, max_lr: float
     backends.activate(loaded.resolved["backend"])
     from pipeline.build.data_init import finish_initialization
     from pipeline.build.model import build_model
+    from pipeline.build.target_scaling_keras import standardized_loss
     from pipeline.components import build
     from pipeline.keras_compat import set_seed
     from pipeline.train import prepare_data
@@ -134,10 +135,12 @@ def lr_find_recipe(loaded, steps: int = 200, min_lr: float = 1e-6, max_lr: float
     plan = loaded.plan
     set_seed(plan.recipe.seed)
     _, splits = prepare_data(loaded)
-    model = build_model(plan.layers, plan.outputs, splits.x_train.shape[1:], name=plan.recipe.name)
+    model = build_model(plan.layers, plan.outputs, splits.x_train.shape[1:], name=plan.recipe.name,
+                        target_scaling=splits.target_scaling)
     params = plan.optimizer.entry.signature.parameters
     kwargs = {**plan.optimizer.kwargs, **({"learning_rate": min_lr} if "learning_rate" in params else {})}
-    model.compile(optimizer=build(dataclasses.replace(plan.optimizer, kwargs=kwargs)), loss=build(plan.loss))
+    model.compile(optimizer=build(dataclasses.replace(plan.optimizer, kwargs=kwargs)),
+                  loss=standardized_loss(build(plan.loss), model))  # the loss training minimizes
     finish_initialization(model, splits.x_train, seed=plan.recipe.seed)
     found = lr_range_test(model, splits.x_train, splits.y_train, steps, min_lr, max_lr,
                           plan.recipe.train.batch_size, plan.recipe.seed)

@@ -14,7 +14,7 @@ def attach(callbacks: list, plan: Plan, x_train, y_train) -> list:
 
     out = list(callbacks)
     factor = plan.recipe.diagnostics.explosion_factor
-    if factor is not None and not any(isinstance(c, LossExplosionGuard) for c in out):
+    if factor and not any(isinstance(c, LossExplosionGuard) for c in out):
         out.append(LossExplosionGuard(factor=factor))
     for callback in out:
         if callable(getattr(callback, "set_probe", None)):

@@ -2,10 +2,12 @@
 before spending a full run.
 
 1. initial loss: a fresh model scores all classes about equally, so its loss is that of an
-   uninformed prediction (ln C for C-class cross-entropy); far from it means a bug or a bad init;
+   uninformed prediction (ln C for C-class cross-entropy); a fresh regression model predicts about
+   the training mean; far from it means a bug, a bad init or unscaled targets;
 2. regularization raises the loss: the recipe's penalties add to the data loss;
 3. overfit a tiny subset: the model must drive a few dozen training examples to 100% accuracy
-   within a step budget, else there is a bug, too little capacity or a wrong learning rate;
+   (regression: a loss below 10% of its start) within a step budget, else there is a bug, too little
+   capacity or a wrong learning rate;
 4. gradient flow: every trainable weight gets a finite, non-zero gradient on the first batch;
 5. recipe lint: output activation vs the loss's from_logits, output units vs classes, batch norm
    right after dropout (`recipe_checks.py`).
@@ -23,6 +25,9 @@ from pipeline.diagnostics.errors import classification_error
 
 #: relative distance from the expected initial loss that passes / above which the check fails
 INITIAL_LOSS_TOLERANCE, INITIAL_LOSS_FAIL = 0.25, 1.0
+#: the tiny subset is overfit once the loss falls below this fraction of its start, where there is no
+#: accuracy to read (regression; also labels that are not class ids, e.g. segmentation masks)
+OVERFIT_LOSS_FRACTION = 0.1
 CROSS_ENTROPIES = ("sparse_categorical_crossentropy", "categorical_crossentropy")
 
 
@@ -53,13 +58,6 @@ def num_classes(data, y) -> int | None:
     return None
 
 
-def _from_logits(plan) -> bool | None:
-    from pipeline.recipe.lint import argument
-
-    params = plan.loss.entry.signature.parameters
-    return bool(argument(plan.loss, "from_logits", False)) if "from_logits" in params else None
-
-
 def uninformed_prediction(pred: np.ndarray, from_logits: bool | None) -> np.ndarray:
     """What a model that knows nothing outputs: equal logits (0), or uniform probabilities."""
     if from_logits is False:
@@ -68,12 +66,22 @@ def uninformed_prediction(pred: np.ndarray, from_logits: bool | None) -> np.ndar
 
 
 def check_initial_loss(model, loss_fn, x, y, plan, classes: int | None,
-                       tolerance: float = INITIAL_LOSS_TOLERANCE) -> CheckResult:
+                       tolerance: float = INITIAL_LOSS_TOLERANCE, target_mean: np.ndarray | None = None) -> CheckResult:
+    """`target_mean` (regression): the training targets' mean, the prediction a fresh model should
+    be near; else (classification) the reference is equal scores for every class."""
+    from pipeline.build.training import from_logits
+
     pred = np.asarray(model.predict_on_batch(x))
     measured = float(loss_fn(y, pred))
-    expected = float(loss_fn(y, uninformed_prediction(pred, _from_logits(plan))))
-    label = f"ln C = ln {classes} = {expected:.3f}" if plan.loss.name in CROSS_ENTROPIES and classes \
-        else f"{expected:.4g} (the loss of equal scores for every class)"
+    if target_mean is not None:
+        mean = np.asarray(target_mean, dtype=pred.dtype).reshape(1, -1)
+        expected = float(loss_fn(y, np.broadcast_to(mean, pred.shape)))
+        shown = ", ".join(f"{v:.4g}" for v in mean.ravel()[:4])
+        label = f"{expected:.4g} (the loss of predicting the training mean {shown})"
+    else:
+        expected = float(loss_fn(y, uninformed_prediction(pred, from_logits(plan))))
+        label = f"ln C = ln {classes} = {expected:.3f}" if plan.loss.name in CROSS_ENTROPIES and classes \
+            else f"{expected:.4g} (the loss of equal scores for every class)"
     if not math.isfinite(measured):
         return CheckResult("initial loss", "fail", f"measured {measured} (expected {label})",
                            "the loss is not finite before any training: look for a division by zero, a log of 0, "
@@ -85,10 +93,15 @@ def check_initial_loss(model, loss_fn, x, y, plan, classes: int | None,
     if abs(off) <= tolerance:
         return CheckResult("initial loss", "pass", message)
     status = "fail" if abs(off) > INITIAL_LOSS_FAIL else "warn"
-    return CheckResult("initial loss", status, message,
-                       "a fresh model should score the classes about equally: look for a large output bias or "
-                       "weights (the last layer's initializers), an activation applied twice (softmax with "
-                       "from_logits: true), or inputs on a large scale (add preprocess: [standardize])")
+    if target_mean is not None:
+        advice = ("a fresh model should predict about the training mean: with targets far from 0 or on a large "
+                  "scale set data.standardize_targets: true; else look for a large output bias or weights (the "
+                  "last layer's initializers) or inputs on a large scale (add preprocess: [standardize])")
+    else:
+        advice = ("a fresh model should score the classes about equally: look for a large output bias or "
+                  "weights (the last layer's initializers), an activation applied twice (softmax with "
+                  "from_logits: true), or inputs on a large scale (add preprocess: [standardize])")
+    return CheckResult("initial loss", status, message, advice)
 
 
 def check_regularization(model, loss_fn, x, y) -> CheckResult:
@@ -150,35 +163,45 @@ def _without_penalties(plan):
     return [dataclasses.replace(lp, layer=strip(lp.layer)) for lp in plan.layers]
 
 
-def check_overfit(loaded, x_train, y_train, subset: int = 50, steps: int = 300) -> CheckResult:
+def check_overfit(loaded, x_train, y_train, subset: int = 50, steps: int = 300, target_scaling=None) -> CheckResult:
     """Train a fresh copy (no weight penalties, the recipe's optimizer at its starting rate, no
-    schedule) on `subset` training examples, full batch, for up to `steps` steps."""
+    schedule) on `subset` training examples, full batch, for up to `steps` steps: classification
+    must reach 100% accuracy, regression a loss below `OVERFIT_LOSS_FRACTION` of its start."""
     from pipeline.build.model import build_model
-    from pipeline.build.training import learning_rate_used
+    from pipeline.build.target_scaling_keras import standardized_loss
+    from pipeline.build.training import from_logits, learning_rate_used
     from pipeline.components import build
 
     plan = loaded.plan
     xs, ys = x_train[:subset], y_train[:subset]
-    model = build_model(_without_penalties(plan), plan.outputs, x_train.shape[1:], name="overfit_check")
+    model = build_model(_without_penalties(plan), plan.outputs, x_train.shape[1:], name="overfit_check",
+                        target_scaling=target_scaling)
     params = plan.optimizer.entry.signature.parameters
     kwargs = {**plan.optimizer.kwargs,
               **({"learning_rate": learning_rate_used(plan)} if "learning_rate" in params else {})}
-    model.compile(optimizer=build(dataclasses.replace(plan.optimizer, kwargs=kwargs)), loss=build(plan.loss))
+    model.compile(optimizer=build(dataclasses.replace(plan.optimizer, kwargs=kwargs)),
+                  loss=standardized_loss(build(plan.loss), model))
     from pipeline.build.data_init import finish_initialization  # data-dependent init (LSUV), as in a run
 
     finish_initialization(model, x_train, seed=plan.recipe.seed)
-    from_logits = _from_logits(plan) is not False
+    logits = from_logits(plan) is not False
+    regression = plan.recipe.task == "regression"
     first = float(np.asarray(model.evaluate(xs, ys, batch_size=len(xs), verbose=0)))
     loss, error = first, None
     for step in range(1, steps + 1):
         loss = float(np.asarray(model.train_on_batch(xs, ys)))
         if step % 10 == 0 or step == steps:
-            error = classification_error(ys, np.asarray(model.predict_on_batch(xs)), from_logits)
-            if (error == 0.0) if error is not None else loss < 0.05 * first:
-                what = "100% training accuracy" if error is not None else f"loss {loss:.3g} (< 5% of {first:.3g})"
+            if regression:  # in inference mode, like `first` (dropout's noise is no failure to memorize)
+                loss = float(np.asarray(model.evaluate(xs, ys, batch_size=len(xs), verbose=0)))
+            else:
+                error = classification_error(ys, np.asarray(model.predict_on_batch(xs)), logits)
+            if (error == 0.0) if error is not None else loss < OVERFIT_LOSS_FRACTION * first:
+                what = "100% training accuracy" if error is not None else \
+                    f"loss {loss:.3g} (< {OVERFIT_LOSS_FRACTION:.0%} of {first:.3g})"
                 return CheckResult("overfit a tiny subset", "pass",
                                    f"{len(xs)} examples reach {what} in {step} steps (loss {first:.3g} -> {loss:.3g})")
-    reached = f"accuracy {1 - error:.0%}" if error is not None else f"loss {loss:.3g}"
+    reached = f"accuracy {1 - error:.0%}" if error is not None else \
+        f"loss {loss:.3g} ({loss / first:.0%} of its start, expected below {OVERFIT_LOSS_FRACTION:.0%})"
     if not math.isfinite(loss) or loss > first:
         advice = "the loss went up: the learning rate is too high (pipeline lr-find), or the loss/labels do not match"
     elif abs(first - loss) <= 1e-6 * max(abs(first), 1.0):
@@ -188,6 +211,8 @@ def check_overfit(loaded, x_train, y_train, subset: int = 50, steps: int = 300) 
         advice = ("the model learns but too slowly to memorize a few examples: raise the learning rate "
                   "(pipeline lr-find) or the capacity, or look for a bug (labels shuffled against inputs, "
                   "wrong loss for the output)")
+        if regression and target_scaling is None:
+            advice += "; targets far from 0 or on a large scale train slowly: set data.standardize_targets: true"
     return CheckResult("overfit a tiny subset", "fail",
                        f"{len(xs)} examples, {steps} steps: {reached}, loss {first:.3g} -> {loss:.3g}", advice)
 
@@ -206,9 +231,11 @@ def diagnose(loaded, subset: int = 50, steps: int = 300, echo=print, data_and_sp
     recipe = loaded.plan.recipe
     set_seed(recipe.seed)
     data, splits = data_and_splits or prepare_data(loaded)
-    classes = num_classes(data, splits.y_train)
+    regression = recipe.task == "regression"
+    classes = None if regression else num_classes(data, splits.y_train)
+    targets = (splits.y_train.shape[1] if splits.y_train.ndim > 1 else 1) if regression else None
     results = [CheckResult("recipe lint", status, f"{where}: {message}")
-               for status, where, message in recipe_findings(loaded.plan, classes)]
+               for status, where, message in recipe_findings(loaded.plan, classes, targets)]
     if not results:
         results.append(CheckResult("recipe lint", "pass", "output activation, loss, output units and layer order agree"))
     for r in results:
@@ -218,16 +245,19 @@ def diagnose(loaded, subset: int = 50, steps: int = 300, echo=print, data_and_sp
         results.append(result)
         echo(result.line())
 
-    model = build_compiled_model(loaded, splits.x_train.shape[1:], max(1, len(splits.x_train) // recipe.train.batch_size))
+    steps_per_epoch = max(1, len(splits.x_train) // recipe.train.batch_size)
+    model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch, splits.target_scaling)
     finish_initialization(model, splits.x_train, seed=recipe.seed)
     batch = min(recipe.train.batch_size, len(splits.x_train))
     n = max(batch, min(256, len(splits.x_train)))  # the loss checks read up to 256 examples: a steadier mean
     x, y = splits.x_train[:n], splits.y_train[:n]
     loss_fn = build(loaded.plan.loss)
-    report(check_initial_loss(model, loss_fn, x, y, loaded.plan, classes))
+    mean = np.asarray(splits.y_train, dtype=np.float64).reshape(len(splits.y_train), -1).mean(axis=0) \
+        if regression else None
+    report(check_initial_loss(model, loss_fn, x, y, loaded.plan, classes, target_mean=mean))
     report(check_regularization(model, loss_fn, x, y))
     report(check_gradient_flow(model, loss_fn, x[:batch], y[:batch]))
-    report(check_overfit(loaded, splits.x_train, splits.y_train, subset, steps))
+    report(check_overfit(loaded, splits.x_train, splits.y_train, subset, steps, splits.target_scaling))
     return results
 
 

@@ -1,6 +1,6 @@
 """Recipe lint that `pipeline diagnose` adds to the validator's (no framework import): output layer vs
-loss, output units vs classes, batch norm right after dropout. (An L2 penalty together with decoupled
-weight decay is already refused by `pipeline.recipe.lint`.)"""
+loss, output units vs classes (regression: vs targets), batch norm right after dropout. (An L2
+penalty together with decoupled weight decay is already refused by `pipeline.recipe.lint`.)"""
 
 from __future__ import annotations
 
@@ -47,18 +47,27 @@ def check_output_vs_loss(plan) -> list[tuple[str, str, str]]:
     return out
 
 
+def _units_other_than(plan, expected: int, what: str) -> list[tuple[str, str, str]]:
+    """An output layer whose `units` differ from `expected` ("N output units but the data has `what`")."""
+    out = []
+    for lp in _output_layers(plan):
+        units = lp.layer.kwargs.get("units")
+        if isinstance(units, int) and units != expected:
+            out.append(("fail", format_path(lp.path + ("units",)),
+                        f"{units} output units but the data has {what}: set units: {expected}"))
+    return out
+
+
 def check_output_units(plan, num_classes: int | None) -> list[tuple[str, str, str]]:
     """A per-class loss needs exactly one output unit per class."""
     if not num_classes or plan.loss.name not in PER_CLASS_LOSSES:
         return []
-    out = []
-    for lp in _output_layers(plan):
-        units = lp.layer.kwargs.get("units")
-        if isinstance(units, int) and units != num_classes:
-            out.append(("fail", format_path(lp.path + ("units",)),
-                        f"{units} output units but the data has {num_classes} classes ({plan.loss.name} reads "
-                        f"one score per class): set units: {num_classes}"))
-    return out
+    return _units_other_than(plan, num_classes, f"{num_classes} classes ({plan.loss.name} reads one score per class)")
+
+
+def check_output_targets(plan, targets: int | None) -> list[tuple[str, str, str]]:
+    """A regression model needs one output unit per target (a label column each)."""
+    return _units_other_than(plan, targets, f"{targets} target(s) (one value each)") if targets else []
 
 
 def check_batch_norm_after_dropout(plan) -> list[tuple[str, str, str]]:
@@ -76,6 +85,7 @@ def check_batch_norm_after_dropout(plan) -> list[tuple[str, str, str]]:
     return out
 
 
-def recipe_findings(plan, num_classes: int | None) -> list[tuple[str, str, str]]:
-    return [*check_output_vs_loss(plan), *check_output_units(plan, num_classes),
+def recipe_findings(plan, num_classes: int | None, targets: int | None = None) -> list[tuple[str, str, str]]:
+    """`num_classes` (classification) or `targets` (regression: values per example) of the data."""
+    return [*check_output_vs_loss(plan), *check_output_units(plan, num_classes), *check_output_targets(plan, targets),
             *check_batch_norm_after_dropout(plan)]

@@ -49,6 +49,29 @@ def build_report(history: dict, train_error: float | None, val_error: float | No
     return Report(verdict, curves.learning_rate_health(history), curves.findings(history))
 
 
+def regression_verdict(model, plan, splits) -> tuple[Verdict, dict[str, float]]:
+    """The verdict of a regression run and its metrics (train/val error, R²): errors in the loss's
+    units on the original targets, a gap "high" above `tolerance` x the loss of predicting the
+    training mean; or, with `diagnostics.target_r2`, every error read as 1 - R²."""
+    from pipeline.components import build
+    from pipeline.diagnostics.errors import regression_errors
+
+    settings, batch = plan.recipe.diagnostics, plan.recipe.train.batch_size
+    loss_fn = build(plan.loss)
+    mean = np.asarray(splits.y_train, dtype=np.float64).reshape(len(splits.y_train), -1).mean(axis=0)
+    train_loss, train_r2, baseline = regression_errors(model, splits.x_train, splits.y_train, loss_fn, batch, mean)
+    val_loss, val_r2, _ = regression_errors(model, splits.x_val, splits.y_val, loss_fn, batch, mean)
+    note = f"R² train {train_r2:.3f}, validation {val_r2:.3f}"
+    if settings.target_r2 is not None:
+        verdict = classify(1 - train_r2, 1 - val_r2, 1 - settings.target_r2, settings.tolerance,
+                           measure="1 - R²", note=note)
+    else:
+        verdict = classify(train_loss, val_loss, settings.target_error, settings.tolerance, scale=baseline,
+                           measure=plan.loss.name, note=note)
+    return verdict, {"train_error": verdict.train_error, "val_error": verdict.val_error,
+                     "train_r2": train_r2, "val_r2": val_r2}
+
+
 def learning_rates(optimizer, steps_per_epoch: int, epochs: int) -> list[float]:
     """The learning rate at the last step of each epoch (from the optimizer's schedule, if any)."""
     import keras
@@ -91,12 +114,17 @@ def after_training(model, loaded, splits, history: dict, echo=print) -> Report |
     from pipeline.recipe.lint import argument
 
     train = loaded.plan.recipe.train
-    from_logits = bool(argument(loaded.plan.loss, "from_logits", False))
-    train_error = model_error(model, splits.x_train, splits.y_train, train.batch_size, from_logits)
-    val_error = model_error(model, splits.x_val, splits.y_val, train.batch_size, from_logits)
-    report = build_report(history, train_error, val_error, settings.target_error, settings.tolerance)
-    if train_error is not None:
-        mlflow.log_metrics({"train_error": train_error, "val_error": val_error})
+    if loaded.plan.recipe.task == "regression":
+        verdict, metrics = regression_verdict(model, loaded.plan, splits)
+        report = Report(verdict, curves.learning_rate_health(history), curves.findings(history))
+        mlflow.log_metrics(metrics)
+    else:
+        from_logits = bool(argument(loaded.plan.loss, "from_logits", False))
+        train_error = model_error(model, splits.x_train, splits.y_train, train.batch_size, from_logits)
+        val_error = model_error(model, splits.x_val, splits.y_val, train.batch_size, from_logits)
+        report = build_report(history, train_error, val_error, settings.target_error, settings.tolerance)
+        if train_error is not None:
+            mlflow.log_metrics({"train_error": train_error, "val_error": val_error})
     mlflow.set_tags(report.tags())
     mlflow.log_text(report.text(), REPORT)
     epochs = len(history.get("loss", []))
@@ -133,7 +161,8 @@ def print_report(run_id: str, tracking_uri: str | None = None, out=print) -> int
     if "error" in tags:
         out(f"error: {tags['error']}")
     metrics = run.data.metrics
-    shown = [k for k in ("train_error", "val_error", "test_accuracy", "test_loss") if k in metrics]
+    shown = [k for k in ("train_error", "val_error", "train_r2", "val_r2", "test_accuracy", "test_mae", "test_rmse",
+                         "test_r2", "test_loss") if k in metrics]
     if shown:
         out("  ".join(f"{k}={metrics[k]:.4f}" for k in shown))
     found = False

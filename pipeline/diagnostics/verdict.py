@@ -6,6 +6,10 @@ variance = validation error - train error. A gap above `tolerance` (default 2 po
 | train / val error | 1% / 11%      | 15% / 16% | 15% / 30%                | 0.5% / 1%  |
 |-------------------|---------------|-----------|--------------------------|------------|
 | verdict           | high variance | high bias | high bias, high variance | good fit   |
+
+Regression reads the same table in the loss's units, a gap being "high" above `tolerance` times
+the loss of predicting the training mean (`scale`): for MSE that is `tolerance` points of R². Or,
+with `diagnostics.target_r2`, it reads every error as 1 - R² (the share of variance unexplained).
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ class Verdict:
     val_error: float
     target_error: float
     tolerance: float
+    #: what a gap is measured against: 1 for fractions, else the loss of predicting the training mean
+    scale: float = 1.0
+    #: what the errors are: "error" (a classification error rate), a loss name (e.g. "mse"), "1 - R²"
+    measure: str = "error"
+    #: more facts for `explain` (e.g. the R² of both splits)
+    note: str = ""
 
     @property
     def avoidable_bias(self) -> float:
@@ -42,12 +52,17 @@ class Verdict:
         return self.val_error - self.train_error
 
     @property
+    def threshold(self) -> float:
+        """The gap above which bias or variance is "high", in the errors' units."""
+        return self.tolerance * self.scale
+
+    @property
     def high_bias(self) -> bool:
-        return self.avoidable_bias > self.tolerance
+        return self.avoidable_bias > self.threshold
 
     @property
     def high_variance(self) -> bool:
-        return self.variance > self.tolerance
+        return self.variance > self.threshold
 
     @property
     def label(self) -> str:
@@ -70,11 +85,22 @@ class Verdict:
         larger = ""
         if self.high_bias and self.high_variance:
             larger = f"; the larger gap is {'variance' if self.variance > self.avoidable_bias else 'bias'}"
-        return (f"{self.label}: train error {self.train_error:.2%}, validation error {self.val_error:.2%}, "
-                f"target {self.target_error:.2%} -> avoidable bias {self.avoidable_bias:.2%}, "
-                f"variance {self.variance:.2%} (high above {self.tolerance:.0%}){larger}")
+        note = f"; {self.note}" if self.note else ""
+        if self.measure == "error":
+            return (f"{self.label}: train error {self.train_error:.2%}, validation error {self.val_error:.2%}, "
+                    f"target {self.target_error:.2%} -> avoidable bias {self.avoidable_bias:.2%}, "
+                    f"variance {self.variance:.2%} (high above {self.tolerance:.0%}){larger}{note}")
+        high = f"{self.threshold:.4g}" if self.scale == 1 else (
+            f"{self.threshold:.4g} = {self.tolerance:.0%} of {self.scale:.4g}, the {self.measure} of predicting "
+            f"the training mean")
+        return (f"{self.label}: train {self.measure} {self.train_error:.4g}, validation {self.measure} "
+                f"{self.val_error:.4g}, target {self.target_error:.4g} -> avoidable bias {self.avoidable_bias:.4g}, "
+                f"variance {self.variance:.4g} (high above {high}){larger}{note}")
 
 
-def classify(train_error: float, val_error: float, target_error: float = 0.0, tolerance: float = 0.02) -> Verdict:
-    """The verdict for one run; errors are fractions (0.01 = 1%)."""
-    return Verdict(float(train_error), float(val_error), float(target_error), float(tolerance))
+def classify(train_error: float, val_error: float, target_error: float = 0.0, tolerance: float = 0.02,
+             scale: float = 1.0, measure: str = "error", note: str = "") -> Verdict:
+    """The verdict for one run; classification errors are fractions (0.01 = 1%); regression errors
+    are in the loss's units with `scale` the loss of predicting the training mean, or 1 - R²."""
+    return Verdict(float(train_error), float(val_error), float(target_error), float(tolerance), float(scale),
+                   measure, note)

@@ -100,7 +100,77 @@ def check_soft_labels(plan) -> list[Problem]:
         f"Expected one of: {', '.join(SOFT_LABEL_LOSSES)}"))]
 
 
-CHECKS = (check_weight_decay, check_normalizers, check_soft_labels)
+def _spec_path(path: Path, spec: Any) -> Path:
+    """Where a component's name is written: its `type` key, or the bare name."""
+    return path + ("type",) if isinstance(spec, dict) else path
+
+
+def _task_mismatch(checked: Checked, path: Path, spec: Any, task: str, what: str) -> Problem | None:
+    from pipeline import registries
+    from pipeline.tasks import task_of
+
+    made_for = task_of(checked.entry)
+    if made_for is None or made_for == task:
+        return None
+    registry = registries.ALL[checked.entry.kind]
+    fitting = sorted(e.name for e in registry.entries() if task_of(e) in (None, task))
+    default = " (the default)" if task == "classification" else ""
+    return Problem(_spec_path(path, spec), (
+        f"{what} '{checked.name}' is for {made_for}, but the recipe's task is {task}{default}. "
+        f"Expected a {task} {what}: {', '.join(fitting)}; or set task: {made_for} at the top of the recipe"))
+
+
+#: Settings that only mean something for class labels, and why.
+CLASS_LABEL_SETTINGS = {
+    ("data", "imbalance", "class_weight"): "class weights count examples per class",
+    ("data", "imbalance", "oversample"): "oversampling draws every class equally often",
+    ("data", "imbalance_ratio"): "a long-tailed subset keeps fewer examples of some classes",
+    ("data", "mix"): "batch mixing blends class labels into soft labels",
+}
+
+
+def check_task(plan) -> list[Problem]:
+    """`task:` decides the loss, the metrics and the data settings that make sense: a regression loss
+    or metric on a classification task (and the reverse) is refused, and so are class-label
+    settings in a regression and target settings in a classification."""
+    recipe = plan.recipe
+    task = recipe.task
+    train = recipe.train
+    problems = [_task_mismatch(plan.loss, ("train", "loss"), train.loss, task, "loss")]
+    problems += [_task_mismatch(m, ("train", "metrics", i), train.metrics[i], task, "metric")
+                 for i, m in enumerate(plan.metrics)]
+    if task == "regression":
+        imbalance = recipe.data.imbalance
+        values = {("data", "imbalance", "class_weight"): imbalance.class_weight,
+                  ("data", "imbalance", "oversample"): imbalance.oversample,
+                  ("data", "imbalance_ratio"): recipe.data.imbalance_ratio, ("data", "mix"): recipe.data.mix}
+        problems += [Problem(path, f"{why}, and task: regression has no classes. Expected it unset (or set "
+                                   f"task: classification)")
+                     for path, why in CLASS_LABEL_SETTINGS.items() if values[path] not in (None, False)]
+        if recipe.data.standardize_targets and len(plan.outputs) > 1:
+            problems.append(Problem(("data", "standardize_targets"), (
+                f"standardized targets are mapped back on the model's one output. Expected one output. "
+                f"Received: model.outputs={plan.outputs}")))
+    else:
+        if recipe.data.standardize_targets:
+            problems.append(Problem(("data", "standardize_targets"), (
+                "standardizing targets is for regression; class labels are not scaled. Expected it unset "
+                "(or set task: regression)")))
+        if recipe.diagnostics.target_r2 is not None:
+            problems.append(Problem(("diagnostics", "target_r2"), (
+                "R² reads regression errors; a classification verdict reads the error rate. Expected "
+                "diagnostics.target_error (a fraction) instead")))
+        if recipe.diagnostics.target_error >= 1:
+            problems.append(Problem(("diagnostics", "target_error"), (
+                f"a classification error is a fraction. Expected a value below 1. "
+                f"Received: {recipe.diagnostics.target_error!r}")))
+    if task == "regression" and recipe.diagnostics.target_r2 is not None and recipe.diagnostics.target_error:
+        problems.append(Problem(("diagnostics", "target_r2"), (
+            "target_error and target_r2 both set the best error the verdict compares with. Expected one")))
+    return [p for p in problems if p is not None]
+
+
+CHECKS = (check_weight_decay, check_normalizers, check_soft_labels, check_task)
 
 
 def lint(plan) -> list[Problem]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.errors import Location, Path, Problem, RecipeError
 from pipeline.recipe.loader import Marks, load_yaml_file, parse_yaml
+from pipeline.registry import normalize_name
 
 
 def _drop_marks_under(marks: Marks, prefix: Path) -> None:
@@ -16,13 +17,60 @@ def _drop_marks_under(marks: Marks, prefix: Path) -> None:
         del marks[key]
 
 
+#: Sections whose keys are alternatives (a recipe sets one of them): a child that chooses one turns
+#: off whatever other one it inherits.
+ALTERNATIVES: dict[Path, tuple[str, ...]] = {
+    ("data", "imbalance"): ("class_weight", "oversample"),
+    ("model", "init_from"): ("run", "experiment", "path"),
+    ("model", "freeze"): ("up_to", "names"),
+}
+
+
+def _chosen(value: Any) -> bool:
+    return value is not None and value is not False
+
+
+def _replaces_component(base: dict, top: dict) -> bool:
+    """A child naming another component type than its parent starts that component afresh: the
+    parent's arguments belong to the parent's type."""
+    if "type" not in base or "type" not in top:
+        return False
+    if isinstance(base["type"], str) and isinstance(top["type"], str):
+        return normalize_name(base["type"]) != normalize_name(top["type"])
+    return base["type"] != top["type"]
+
+
+def _delete(merged: dict, key: Any, path: Path, base_marks: Marks, mark: Any = None) -> None:
+    merged.pop(key, None)
+    _drop_marks_under(base_marks, path)
+    base_marks.pop(path, None)
+    if mark is not None:  # a key the child deleted: a problem about it (e.g. now missing) points at the null
+        base_marks[path] = mark
+
+
 def deep_merge(base: Any, top: Any, base_marks: Marks, top_marks: Marks, path: Path = ()) -> Any:
-    """Mappings merge key by key (later wins); anything else, lists included, is replaced whole."""
-    if isinstance(base, dict) and isinstance(top, dict):
+    """Merge `top` (a child recipe, or a later parent) over `base`, moving the marks along.
+
+    Mappings merge key by key (later wins); anything else, lists included, is replaced whole. Three
+    rules help a child try variants: a component whose `type` changes is replaced whole (the
+    parent's arguments dropped); a null deletes the key it inherits (the setting falls back to its
+    default; a null under a key the parents do not have stays, as written); and choosing one of a
+    set of alternatives (`ALTERNATIVES`, e.g. oversample instead of class_weight) deletes the
+    inherited others.
+    """
+    if isinstance(base, dict) and isinstance(top, dict) and not _replaces_component(base, top):
         merged = dict(base)
+        if path in top_marks:  # a problem with the section as a whole points at its latest writer
+            base_marks[path] = top_marks[path]
+        chosen = [k for k in ALTERNATIVES.get(path, ()) if _chosen(top.get(k))]
+        for key in ALTERNATIVES.get(path, ()) if chosen else ():
+            if key not in top and key in merged:
+                _delete(merged, key, path + (key,), base_marks)
         for key, value in top.items():
             sub = path + (key,)
-            if key in merged:
+            if value is None and key in merged:
+                _delete(merged, key, sub, base_marks, top_marks.get(sub))
+            elif key in merged:
                 merged[key] = deep_merge(merged[key], value, base_marks, top_marks, sub)
             else:
                 merged[key] = value

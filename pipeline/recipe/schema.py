@@ -10,6 +10,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, 
 from pipeline.diagnostics.settings import Diagnostics
 from pipeline.recipe.performance import AutoOrBool, AutoOrPositiveInt, Device, Distribution, Precision
 from pipeline.recipe.transfer_schema import TTA, Freezing, InitFrom, Unfreeze
+from pipeline.tasks import Task
 
 Spec = Union[str, dict[str, Any]]
 Backend = Literal["jax", "tensorflow", "torch"]
@@ -64,6 +65,9 @@ class Data(Section):
     imbalance: Imbalance = Imbalance()
     # demo: keep a long-tailed subset of the TRAINING split, rarest class = ratio x the most common
     imbalance_ratio: float | None = Field(None, gt=0, le=1)
+    # regression: train on (y - mean) / std of the training targets; the model gains a last layer
+    # mapping back, so it predicts (and every metric reads) the original units (pipeline/data/targets.py)
+    standardize_targets: bool = False
 
 
 class Model(Section):
@@ -106,6 +110,7 @@ class Recipe(Section):
     name: str | None = None
     description: str | None = None
     seed: int = 42
+    task: Task = "classification"  # regression: float targets, regression losses and metrics
     backend: Backend | None = None  # resolved from KERAS_BACKEND, else the default, when absent
     data: Data
     model: Model

@@ -32,10 +32,14 @@ class Stage(_Strict):
     top_k: PositiveInt = 3  # the next stage narrows each range around this many best trials
 
 
+#: Words in a metric name that mean lower is better (losses, error rates, regression errors: mae, mse, rmse).
+MINIMIZED = ("loss", "error", "mae", "mse")
+
+
 class SearchSettings(_Strict):
     tuner: Literal["random", "grid", "bayesian", "hyperband"] = "random"
     objective: str = "val_accuracy"
-    direction: Literal["max", "min"] | None = None  # default: min for losses and errors, else max
+    direction: Literal["max", "min"] | None = None  # default: min for losses and errors (MINIMIZED), else max
     max_trials: PositiveInt = 10
     executions_per_trial: PositiveInt = 1
     seed: int | None = None  # defaults to the recipe's seed
@@ -48,7 +52,7 @@ class SearchSettings(_Strict):
     def goal(self) -> str:
         if self.direction:
             return self.direction
-        return "min" if any(w in self.objective for w in ("loss", "error")) else "max"
+        return "min" if any(w in self.objective for w in MINIMIZED) else "max"
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,10 @@ def search_problems(data: dict) -> list[Problem]:
     if tree is None:
         return []
     settings, problems = settings_problems(tree)
+    if data.get("task") == "regression" and isinstance(tree, dict) and "objective" not in tree:
+        default = SearchSettings.model_fields["objective"].default
+        problems.append(Problem(("search",), f"the default objective {default} is a classification metric. Expected "
+                                             f"search.objective for a regression, e.g. val_loss or val_mae"))
     if not isinstance(tree, dict) or not isinstance(tree.get("space"), dict):
         return problems
     dims, space_problems = parse_space(tree["space"])

@@ -34,4 +34,4 @@ def image_folder(root: str, image_size: tuple[int, int] = (32, 32), color: Liter
     return Dataset(x, y, x_test, y_test, num_classes=len(listing.class_names), name=listing.root.name,
                    info={"skipped_files": str(len(skipped)),
                          "classes": " ".join(f"{n}:{i}" for i, n in enumerate(listing.class_names))},
-                   source_hash=hashlib.sha256(digest.encode()).hexdigest())
+                   source_hash=hashlib.sha256(digest.encode()).hexdigest(), class_names=list(listing.class_names))

@@ -7,13 +7,13 @@ from pipeline.registries import datasets
 
 
 @datasets.register("csv")
-def csv(file: str, label_column: str | int = -1, header: bool | None = None, delimiter: str = ",",
+def csv(file: str, label_column: str | int | list[str | int] = -1, header: bool | None = None, delimiter: str = ",",
         test_file: str | None = None):
-    """Numeric features and a label column (name or index) from a CSV file (test_file: its own test split); string labels become class indices (logged as data.label_map)."""
+    """Numeric features and a label column (name or index; a list: several regression targets) from a CSV file (test_file: its own test split); string labels become class indices (logged as data.label_map)."""
     from pipeline.data.table import read_table
 
     table = read_table(file, label_column, header, delimiter)
     test = read_table(test_file, label_column, header, delimiter, classes=table.classes) if test_file else None
     info = {"label_map": " ".join(f"{c}:{i}" for i, c in enumerate(table.classes))} if table.classes else {}
     return Dataset(table.x, table.y, test.x if test else None, test.y if test else None,
-                   num_classes=table.num_classes, name=table.name, info=info)
+                   num_classes=table.num_classes, name=table.name, info=info, class_names=table.classes)
