@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.registries import losses
+from pipeline.values import NonNegativeFloat, Rate, UnitInterval
 
 
 @losses.register("sparse_categorical_crossentropy", aliases=("sparse_cross_entropy",))
@@ -14,7 +15,7 @@ def sparse_categorical_crossentropy(from_logits: bool = False):
 
 
 @losses.register("categorical_crossentropy", aliases=("cross_entropy",))
-def categorical_crossentropy(from_logits: bool = False, label_smoothing: float = 0.0):
+def categorical_crossentropy(from_logits: bool = False, label_smoothing: Rate = 0.0):
     """Cross-entropy with one-hot labels, optionally smoothed."""
     import keras
 
@@ -22,7 +23,7 @@ def categorical_crossentropy(from_logits: bool = False, label_smoothing: float =
 
 
 @losses.register("binary_crossentropy")
-def binary_crossentropy(from_logits: bool = False, label_smoothing: float = 0.0):
+def binary_crossentropy(from_logits: bool = False, label_smoothing: Rate = 0.0):
     """Cross-entropy for one or more independent yes/no labels."""
     import keras
 
@@ -38,7 +39,7 @@ def mse():
 
 
 @losses.register("hinge", aliases=("multiclass_hinge", "svm"))
-def hinge(margin: float = 1.0):
+def hinge(margin: NonNegativeFloat = 1.0):
     """Multi-class SVM loss on raw scores: sum over wrong classes of max(0, s_j - s_y + margin); integer labels."""
     from plugins.losses_keras import MulticlassHinge
 
@@ -46,10 +47,9 @@ def hinge(margin: float = 1.0):
 
 
 @losses.register("focal", aliases=("focal_loss",))
-def focal(gamma: float = 2.0, alpha: float | list[float] | None = None, from_logits: bool = False):
+def focal(gamma: NonNegativeFloat = 2.0, alpha: UnitInterval | list[NonNegativeFloat] | None = None,
+          from_logits: bool = False):
     """Focal loss -(1 - p_t)^gamma log p_t: down-weights easy examples (class imbalance); gamma 0 is cross-entropy."""
-    if gamma < 0:
-        raise ValueError(f"Expected gamma >= 0. Received: gamma={gamma}")
     from plugins.losses_keras import FocalLoss
 
     return FocalLoss(gamma=gamma, alpha=alpha, from_logits=from_logits)

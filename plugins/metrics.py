@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pipeline.registries import metrics
+from pipeline.values import PositiveInt
 
 
 @metrics.register("accuracy", aliases=("acc",))
@@ -29,7 +30,7 @@ def mae():
 
 
 @metrics.register("top_k_accuracy", aliases=("top_k",))
-def top_k_accuracy(k: int = 5):
+def top_k_accuracy(k: PositiveInt = 5):
     """Fraction of examples whose true class is among the k highest scores (integer labels; logits or probabilities)."""
     import keras
 
@@ -65,7 +66,7 @@ def f1(average: Average = "macro", from_logits: bool = False):
 
 
 @metrics.register("roc_auc", aliases=("auc",))
-def roc_auc(from_logits: bool = False, num_thresholds: int = 200):
+def roc_auc(from_logits: bool = False, num_thresholds: PositiveInt = 200):
     """Area under the ROC curve; several classes: one-vs-rest on softmax probabilities, macro-averaged."""
     from plugins.metrics_keras import OneVsRestAUC
 
@@ -73,7 +74,7 @@ def roc_auc(from_logits: bool = False, num_thresholds: int = 200):
 
 
 @metrics.register("pr_auc")
-def pr_auc(from_logits: bool = False, num_thresholds: int = 200):
+def pr_auc(from_logits: bool = False, num_thresholds: PositiveInt = 200):
     """Area under the precision-recall curve (informative under class imbalance); one-vs-rest, macro-averaged."""
     from plugins.metrics_keras import OneVsRestAUC
 

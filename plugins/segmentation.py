@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.registries import losses, metrics
+from pipeline.values import UnitInterval
 
 
 @losses.register("dice")
@@ -14,7 +15,7 @@ def dice():
 
 
 @metrics.register("iou", aliases=("binary_iou",))
-def iou(threshold: float = 0.5):
+def iou(threshold: UnitInterval = 0.5):
     """Intersection over union of the foreground: pixels with output > threshold against 0/1 masks (threshold 0 for logits)."""
     from plugins.segmentation_keras import ForegroundIoU
 

@@ -16,6 +16,7 @@ from pipeline.errors import Path, Problem, did_you_mean, unknown_key
 from pipeline.recipe.lint import lint
 from pipeline.recipe.schema import Recipe, Train
 from pipeline.search.space import search_problems
+from pipeline.values import Expected
 
 INPUT = "input"  # the name by which graph layers refer to the model input
 LAYER_KEYS = ("inputs",)  # builder keys in a layer spec that are not factory arguments
@@ -50,25 +51,62 @@ class Plan:
     mix: Checked | None = None
 
 
-def _schema_problems(exc: ValidationError) -> list[Problem]:
+def _schema_problems(exc: ValidationError, data: Any) -> list[Problem]:
     problems: dict[Path, Problem] = {}
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        if loc and loc[-1] in _SPEC_MEMBERS:
-            loc = loc[:-1]
+    errors = exc.errors()
+    for err in errors:
+        raw_loc = tuple(err["loc"])
+        loc = _data_loc(raw_loc, data, err["type"])
+        if raw_loc and raw_loc[-1] in _SPEC_MEMBERS:
             message = (f"expected a component name or a mapping with a 'type' key. "
-                       f"Received: {err['input']!r}")
+                       f"Received: {_shown(err['input'])}")
+        elif len(loc) < len(raw_loc) and _other_member_fits(err, loc, errors, data):
+            continue  # a union member the value was clearly not meant for (a mapping is never 'all')
         elif err["type"] == "extra_forbidden":
-            fields = _fields_at(loc[:-1])
-            message = unknown_key(loc[-1], fields)
+            message = unknown_key(loc[-1], _fields_at(loc[:-1]))
         elif err["type"] == "missing":
             message = "missing required key"
+        elif err["type"] in ("model_type", "dict_type"):
+            message = f"expected a mapping. Received: {_shown(err['input'])}"
+        elif isinstance(err.get("ctx", {}).get("error"), Expected):  # a range of pipeline.values
+            message = f"expected {err['ctx']['error']}. Received: {_shown(err['input'])}"
         else:
             msg = err["msg"].removeprefix("Value error, ").rstrip(".")
-            got = "" if isinstance(err["input"], dict) or "Received" in msg else f". Received: {err['input']!r}"
+            got = "" if isinstance(err["input"], dict) or "Received" in msg else f". Received: {_shown(err['input'])}"
             message = f"{msg[0].lower()}{msg[1:]}{got}"
         problems.setdefault(loc, Problem(loc, message))
     return list(problems.values())
+
+
+def _shown(value: Any) -> str:
+    from pipeline.recipe.loader import printable
+
+    return printable(repr(value))
+
+
+def _data_loc(loc: Path, data: Any, error_type: str) -> Path:
+    """pydantic's error location as a path into the recipe: union members' names
+    (`function-after[_one_rule(), Freeze]`, `literal['all']`) are not keys, so they are left out."""
+    out: list = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif not (i == len(loc) - 1 and error_type == "missing"):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _other_member_fits(err: dict, loc: Path, errors: list[dict], data: Any) -> bool:
+    """True for an error of a union member of the wrong kind: a literal for a mapping, a model for a string."""
+    value = err["input"]
+    if err["type"] == "literal_error" and isinstance(value, (dict, list)):
+        return True
+    return err["type"] in ("model_type", "dict_type") and not isinstance(value, dict) and any(
+        e is not err and _data_loc(tuple(e["loc"]), data, e["type"]) == loc for e in errors)
 
 
 def _fields_at(loc: Path) -> list[str]:
@@ -79,8 +117,10 @@ def _fields_at(loc: Path) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        annotation = model.model_fields[part].annotation
-        candidates = [annotation, *typing.get_args(annotation)]
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return []
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
         if model is None:
             return []
@@ -109,7 +149,7 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         recipe = None
-        problems.extend(_schema_problems(exc))
+        problems.extend(_schema_problems(exc, data))
     n_schema = len(problems)
     schema_paths = {p.path for p in problems}
     R = registries
@@ -125,7 +165,8 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
     source = one(R.datasets, "data", "source")
     preprocess = each(R.preprocessors, "data", "preprocess")
     mix = one(R.mixers, "data", "mix")
-    layers, outputs = _plan_model(_section(data, "model") or {}, problems)
+    model = _section(data, "model")
+    layers, outputs = _plan_model(model if isinstance(model, dict) else {}, problems)
     optimizer = one(R.optimizers, "train", "optimizer", default=Train.model_fields["optimizer"].default)
     schedule = one(R.schedules, "train", "schedule")
     loss = one(R.losses, "train", "loss")

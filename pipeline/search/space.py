@@ -12,16 +12,17 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.errors import Path, Problem, did_you_mean, format_path, unknown_key
+from pipeline.values import PositiveInt, Seed
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 SPACE = ("search", "space")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Stage(_Strict):
@@ -38,7 +39,7 @@ class SearchSettings(_Strict):
     direction: Literal["max", "min"] | None = None  # default: min for losses and errors, else max
     max_trials: PositiveInt = 10
     executions_per_trial: PositiveInt = 1
-    seed: int | None = None  # defaults to the recipe's seed
+    seed: Seed | None = None  # defaults to the recipe's seed
     abort_factor: float = Field(3.0, gt=1)  # a trial whose loss exceeds this x its first loss stops
     hyperband_factor: int = Field(3, ge=2)
     space: dict[str, dict[str, Any]] = Field(min_length=1)
