@@ -86,7 +86,7 @@ def coerce(annotation: Any, value: Any) -> Any:
     from pipeline.errors import printable
     from pipeline.values import Expected, strict, type_name
 
-    expected = type_name(annotation)
+    expected = type_name(annotation, drop_none=value is not None)  # "float (> 0)", not "float (> 0) | None"
     received = printable(repr(value))
     if isinstance(value, bool) and not _allows_bool(annotation):  # pydantic's lax mode reads true as 1
         raise ValueError(f"expected {expected}. Received: {received}")

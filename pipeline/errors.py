@@ -58,12 +58,17 @@ class Problem:
         return f"{where}{path}: {self.message}" if path else f"{where}{self.message}"
 
 
+MAX_SHOWN = 50  # problems listed by `str(RecipeError)`; a mangled recipe can have thousands
+
+
 class RecipeError(ValueError):
-    """One or more problems in a recipe; `str()` lists each on its own line."""
+    """One or more problems in a recipe; `str()` lists each on its own line (the first MAX_SHOWN)."""
 
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+        more = len(self.problems) - MAX_SHOWN
+        super().__init__("\n".join([str(p) for p in self.problems[:MAX_SHOWN]]
+                                   + ([f"... and {more} more problems"] if more > 0 else [])))
 
 
 def did_you_mean(word, choices, otherwise: str = ".") -> str:
@@ -79,3 +84,14 @@ def unknown_key(key, fields) -> str:
     if not hint:  # `up_to- stage3`: a colon missing after the key, or a typo around a space
         hint = did_you_mean(re.split(r"[^\w]", str(key))[0], fields)
     return f"unknown key '{key}'{hint} Expected one of: {', '.join(map(str, fields))}"
+
+
+SOURCE = ("data", "source")
+
+
+class DataError(RecipeError):
+    """Data a recipe names that cannot be trained on (a missing file, a NaN feature, labels the model
+    cannot output): one problem at `path` (default `data.source`), reported like a recipe error (exit 2)."""
+
+    def __init__(self, message: str, path: Path = SOURCE):
+        super().__init__([Problem(tuple(path), message)])

@@ -14,6 +14,7 @@ from pathlib import Path
 from pipeline import backend as backends
 from pipeline import tracking
 from pipeline.components import build
+from pipeline.data.checks import load_source
 from pipeline.data.preprocess import fit_preprocessing, log_preprocessing
 from pipeline.data.split import Splits, class_balance, split_dataset
 from pipeline.keras_compat import save_model, set_seed
@@ -33,7 +34,7 @@ class RunResult:
 def prepare_data(loaded: LoadedRecipe):
     """Build the source, split it, fit preprocessing on the training split only."""
     plan = loaded.plan
-    data = build(plan.source)
+    data = load_source(plan)  # checked: a bad file or nonsense labels stop here as a recipe error
     split_cfg = plan.recipe.data.split
     splits = split_dataset(data, val=split_cfg.val, test=split_cfg.test, stratify=split_cfg.stratify,
                            seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import math
+import pathlib
+import stat
 import types
 import typing
 from typing import Annotated, Any, Union
@@ -84,6 +86,40 @@ Name = Annotated[str, Strict(), AfterValidator(_name)]
 Size2D = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]  # kernel sizes, strides, pools: n or (height, width)
 NotBool = BeforeValidator(_not_bool)  # Annotated[Literal[0, 1, 2], NotBool]
 
+
+def _existing(value: str, folder: bool) -> str:
+    """A data path must exist and be of the right kind when the recipe is validated (a stat, no read);
+    regular files only, so a FIFO or a device such as /dev/zero is refused before anything opens it."""
+    path = pathlib.Path(value)
+    where = path.absolute()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise Expected(f"an existing {'folder' if folder else 'file'}", f"not found: {where}") from None
+    except (OSError, ValueError) as exc:
+        raise Expected(f"a readable {'folder' if folder else 'file'}",
+                       f"{getattr(exc, 'strerror', None) or exc}: {where}") from None
+    if folder and not stat.S_ISDIR(mode):
+        raise Expected("a folder", f"{where} is not a folder")
+    if not folder and stat.S_ISDIR(mode):
+        raise Expected("a file", f"{where} is a folder")
+    if not folder and not stat.S_ISREG(mode):
+        raise Expected("a regular file", f"{where} is a FIFO, device or socket")
+    return value
+
+
+def _data_file(value: str) -> str:
+    return _existing(value, folder=False)
+
+
+def _data_folder(value: str) -> str:
+    return _existing(value, folder=True)
+
+
+DataFile = Annotated[str, Strict(), AfterValidator(_data_file)]  # paths relative to the working directory
+DataFolder = Annotated[str, Strict(), AfterValidator(_data_folder)]
+_NAMED = {_name: "name", _data_file: "file", _data_folder: "folder"}  # how the catalogue calls them
+
 _STRICT = {int: Int, float: Float, bool: Bool, str: Str}
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 
@@ -123,8 +159,7 @@ def type_name(annotation: Any, *, drop_none: bool = False) -> str:
                   for attr, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
                   if getattr(m, attr, None) is not None]  # pydantic/annotated-types bounds
         base = type_name(args[0], drop_none=drop_none)
-        if any(getattr(m, "func", None) is _name for m in metadata):
-            base = "name"
+        base = next((_NAMED[m.func] for m in metadata if getattr(m, "func", None) in _NAMED), base)
         return f"{base} ({', '.join(bounds)})" if bounds else base
     if origin in (typing.Union, types.UnionType):
         members = [a for a in args if not (drop_none and a is type(None))]

@@ -55,7 +55,7 @@ def load_with_extends(file: FilePath, _chain: tuple[FilePath, ...] = (), _budget
     budget.files -= 1
     data, marks = load_yaml_file(file, budget)
     if _chain:
-        _check_is_recipe(data, file, _where)
+        _check_is_recipe(data, marks, file, _where)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -112,16 +112,30 @@ def _base_file(child: FilePath, name: str, where: Location | None) -> FilePath:
     return path
 
 
-def _check_is_recipe(data: Any, file: FilePath, where: Location | None) -> None:
-    """A base that is not a recipe (say a YAML file of secrets) is refused by name, its content unread."""
+def _check_is_recipe(data: Any, marks: Marks, file: FilePath, where: Location | None) -> None:
+    """A base that is not a recipe (a YAML file of secrets, say) is refused by name, its content unechoed.
+
+    Top-level keys that are not recipe sections make it "not a recipe", unless each is a near miss of
+    one (`trian:`), which validation then names with its "did you mean".
+    """
+    import difflib
+
     from pipeline.recipe.schema import Recipe
 
-    sections = set(Recipe.model_fields) | {"extends"}
-    if data is None or (isinstance(data, dict) and (not data or sections & set(data))):
+    sections = [*Recipe.model_fields, "extends"]
+    if data is None:
         return
-    found = f"a {type(data).__name__}" if not isinstance(data, dict) else "no recipe section"
-    raise RecipeError([Problem(("extends",), f"{file} is not a recipe: its top level has {found} "
-                               f"(expected a mapping of {', '.join(sorted(sections - {'extends'}))})", where)])
+    if isinstance(data, dict):
+        strangers = [k for k in data if k not in sections]
+        if all(isinstance(k, str) and difflib.get_close_matches(k, sections, 1, 0.6) for k in strangers):
+            return
+        first = marks.get((strangers[0],))
+        found = (f"{len(strangers)} top-level key{'s' if len(strangers) > 1 else ''} that are not recipe sections"
+                 f" (the first at line {first.line})" if first else "top-level keys that are not recipe sections")
+    else:
+        found = f"a {type(data).__name__} at the top"
+    raise RecipeError([Problem(("extends",), f"{file} is not a recipe: it has {found}. Expected a mapping of "
+                               f"{', '.join(sections[:-1])}", where)])
 
 
 _PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")

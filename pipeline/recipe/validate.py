@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline import registries
 from pipeline.components import Checked, _hints, check, check_value, parameters
-from pipeline.errors import Path, Problem, did_you_mean, unknown_key
+from pipeline.errors import Path, Problem, did_you_mean, printable, unknown_key
 from pipeline.recipe.lint import lint
 from pipeline.recipe.schema import Recipe, Train
 from pipeline.search.space import search_problems
@@ -66,6 +66,8 @@ def _schema_problems(exc: ValidationError, data: Any) -> list[Problem]:
             message = unknown_key(loc[-1], _fields_at(loc[:-1]))
         elif err["type"] == "missing":
             message = "missing required key"
+        elif err["msg"].startswith("Keys should be strings"):
+            message = f"expected a name as a key. Received: {_shown(err['input'])}"
         elif err["type"] in ("model_type", "dict_type"):
             message = f"expected a mapping. Received: {_shown(err['input'])}"
         elif isinstance(err.get("ctx", {}).get("error"), Expected):  # a range of pipeline.values
@@ -79,9 +81,13 @@ def _schema_problems(exc: ValidationError, data: Any) -> list[Problem]:
 
 
 def _shown(value: Any) -> str:
-    from pipeline.recipe.loader import printable
-
     return printable(repr(value))
+
+
+def _listed(names: list[str], limit: int = 20) -> str:
+    """'a, b, c' for messages, cut after `limit` names (a model may have thousands of layers)."""
+    shown = ", ".join(printable(n, 40) for n in names[:limit])
+    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _data_loc(loc: Path, data: Any, error_type: str) -> Path:
@@ -203,14 +209,15 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
     layer_specs = [s if isinstance(s, dict) else {} for s in _items(model.get("layers"))]
     plans: list[LayerPlan] = []
     known = [INPUT]
+    known_set = {INPUT}  # `known` in order for messages, this for lookups (recipes may have many layers)
     used_defaults: set[str] = set()
     reported: set[tuple] = set()
     for i, spec in enumerate(layer_specs):
         path = ("model", "layers", i)
         checked = check(registries.layers, spec, path, problems, reserved=LAYER_KEYS)
         name = spec.get("name") if isinstance(spec.get("name"), str) else f"layer_{i}"
-        if name in known:
-            problems.append(Problem(path + ("name",), f"duplicate layer name '{name}'"))
+        if name in known_set:
+            problems.append(Problem(path + ("name",), f"duplicate layer name '{printable(name)}'"))
             name = f"{name}#{i}"  # keep checking the rest without listing the name twice
         inputs = spec.get("inputs", [known[-1]])
         if isinstance(inputs, str):
@@ -219,15 +226,17 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
             problems.append(Problem(path + ("inputs",), f"expected a list of layer names. Received: {inputs!r}"))
             inputs = []
         for j, ref in enumerate(inputs):
-            if ref not in known:
+            if ref not in known_set:
                 hint = did_you_mean(ref, known)
-                problems.append(Problem(path + ("inputs", j), f"unknown input '{ref}' (a layer can read "
-                                        f"only '{INPUT}' or earlier named layers){hint} Known: {', '.join(known)}"))
+                problems.append(Problem(path + ("inputs", j), f"unknown input '{printable(ref)}' (a layer can read "
+                                        f"only '{INPUT}' or earlier named layers){hint} Known: {_listed(known)}"))
         known.append(name)
+        known_set.add(name)
         if checked is None:
             continue
+        accepts = parameters(checked.entry)
         for key, value in defaults.items():
-            if key in parameters(checked.entry) and key not in spec:
+            if key in accepts and key not in spec:
                 used_defaults.add(key)
                 found: list[Problem] = []
                 checked.kwargs[key] = check_value(_hints(checked.entry.factory).get(key, Any), value,
@@ -238,14 +247,15 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
                         problems.append(p)
         plans.append(LayerPlan(name, inputs, checked, path))
     accepted = sorted({arg for plan in plans for arg in parameters(plan.layer.entry)} - {"name"})
-    for key in defaults:
+    for key in defaults if plans and len(plans) == len(_items(model.get("layers"))) else ():  # else moot
         if key not in used_defaults and not any(key in s for s in layer_specs):
             hint = did_you_mean(key, accepted, otherwise="")
             problems.append(Problem(("model", "defaults", key), f"no layer in this model accepts "
                                     f"'{key}', so the default would be ignored{hint}"))
     outputs = model.get("outputs") if isinstance(model.get("outputs"), list) else known[-1:] if len(known) > 1 else []
     for j, ref in enumerate(outputs):
-        if ref not in known[1:]:
-            problems.append(Problem(("model", "outputs", j), f"unknown layer '{ref}'. Known: {', '.join(known[1:])}"))
+        if ref not in known_set or ref == INPUT:
+            problems.append(Problem(("model", "outputs", j), f"unknown layer '{printable(str(ref))}'. "
+                                                             f"Known: {_listed(known[1:])}"))
     return plans, outputs
 

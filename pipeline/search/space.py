@@ -19,6 +19,17 @@ from pipeline.values import PositiveInt, Seed
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 SPACE = ("search", "space")
+MAX_PROBES = 256  # values `validate` checks by planning the recipe they give (~2-10 ms each)...
+MAX_PROBE_WORK = 50_000  # ...and probes x recipe values: about 3 s of planning at most
+
+
+def _size(tree: Any) -> int:
+    """Values in a recipe tree (keys, items, scalars), what planning it costs in proportion to."""
+    if isinstance(tree, dict):
+        return 1 + sum(1 + _size(v) for v in tree.values())
+    if isinstance(tree, list):
+        return 1 + sum(_size(v) for v in tree)
+    return 1
 
 
 class _Strict(BaseModel):
@@ -255,6 +266,11 @@ def search_problems(data: dict) -> list[Problem]:
                 problems.append(Problem((*SPACE, dim.name), "a grid needs a finite set of values: give "
                                         "uniform ranges a 'step', or use choice"))
     base = {k: v for k, v in data.items() if k != "search"}
+    probes, size = sum(len(d.probes()) for d in dims), _size(base)
+    if probes > MAX_PROBES or probes * size > MAX_PROBE_WORK:  # each probe plans the whole recipe
+        return problems + [Problem(SPACE, f"expected at most {min(MAX_PROBES, MAX_PROBE_WORK // size)} values to "
+                                          f"check for this recipe of {size} values (each choice, and the two ends "
+                                          f"of each range). Received: {probes} in {len(dims)} dimensions")]
     by_name = {d.name: d for d in dims}
     for dim in dims:
         missing = _unknown_path(base, dim.keys)

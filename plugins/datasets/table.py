@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pipeline.data import Dataset
 from pipeline.registries import datasets
+from pipeline.values import DataFile
 
 
 @datasets.register("csv")
-def csv(file: str, label_column: str | int = -1, header: bool | None = None, delimiter: str = ",",
-        test_file: str | None = None):
+def csv(file: DataFile, label_column: str | int = -1, header: bool | None = None, delimiter: str = ",",
+        test_file: DataFile | None = None):
     """Numeric features and a label column (name or index) from a CSV file (test_file: its own test split); string labels become class indices (logged as data.label_map)."""
     from pipeline.data.table import read_table
 
