@@ -125,10 +125,11 @@ _FORBIDDEN_IN_VALUE = re.compile(FORBIDDEN_CHAR.pattern + "|[\x0D\x85]")  # in a
 
 
 def describe_char(char: str) -> str:
-    """'U+001B (ESCAPE)' for error messages: the code point, and its name when Unicode has one."""
+    """'control character U+001B (ESCAPE)' for error messages: the kind, the code point, its name."""
     name = unicodedata.name(char, "") or {"\x00": "NUL", "\x1b": "ESCAPE", "\x7f": "DELETE"}.get(char, "")
-    kind = "control" if unicodedata.category(char) in ("Cc", "Cs") else "invisible formatting"
-    return f"{kind} character U+{ord(char):04X}" + (f" ({name})" if name else "")
+    kind = {"Cc": "control character", "Cs": "unpaired surrogate", "Cf": "invisible formatting character"}.get(
+        unicodedata.category(char), "noncharacter")
+    return f"{kind} U+{ord(char):04X}" + (f" ({name})" if name else "")
 
 
 def _preview(value: Any) -> str:
@@ -178,7 +179,7 @@ def _collect_marks(loader: _RecipeLoader, node: yaml.Node, path: Path, source: s
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 # `? [a, b]`, `null: 1`, `.nan: 1`: YAML allows them, a recipe has no use for them
-                shown = str(key).lower() if isinstance(key, bool) or key is None else printable(repr(key))
+                shown = "null" if key is None else str(key).lower() if isinstance(key, bool) else printable(repr(key))
                 raise RecipeError([Problem(path, f"expected a name as a key. Received: {shown}",
                                            _location(source, key_node.start_mark))])
             if key in seen:
@@ -276,8 +277,8 @@ def read_limited(file: FilePath, limit: int, what: str = "recipe") -> bytes:
         raise refuse(exc.strerror or str(exc)) from None
     finally:
         os.close(fd)
-    if len(data) > limit:
-        raise refuse(f"larger than the limit of {limit:,} bytes for a recipe and the files it extends "
+    if len(data) > limit:  # `limit`: what is left of max_bytes() after the files read before this one
+        raise refuse(f"larger than the limit of {max_bytes():,} bytes for a recipe and the files it extends "
                      f"(set {MAX_BYTES_ENV} to raise it)")
     return data
 
