@@ -109,7 +109,7 @@ def _show(args) -> int:
     else:
         from pipeline.data.checks import load_source
 
-        shape = load_source(loaded.plan).x.shape[1:]
+        shape = load_source(loaded).x.shape[1:]
     model = build_model(loaded.plan.layers, loaded.plan.outputs, shape, name=loaded.plan.recipe.name)
     from pipeline.summary import layer_table  # plain text: Keras' table drops columns when piped
 

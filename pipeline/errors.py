@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass
 
 
@@ -83,6 +84,10 @@ def unknown_key(key, fields) -> str:
     hint = did_you_mean(key, fields, otherwise="")
     if not hint:  # `up_to- stage3`: a colon missing after the key, or a typo around a space
         hint = did_you_mean(re.split(r"[^\w]", str(key))[0], fields)
+    odd = next((c for c in key if ord(c) > 127), None)
+    if odd and hint != ".":  # 'еpochs' with a Cyrillic е looks exactly like the key it is not
+        hint = f"{hint[:-1]} (the key has the non-ASCII character U+{ord(odd):04X} " \
+               f"{unicodedata.name(odd, '')}, at position {key.index(odd) + 1})?"
     return f"unknown key '{key}'{hint} Expected one of: {', '.join(map(str, fields))}"
 
 

@@ -34,7 +34,7 @@ class RunResult:
 def prepare_data(loaded: LoadedRecipe):
     """Build the source, split it, fit preprocessing on the training split only."""
     plan = loaded.plan
-    data = load_source(plan)  # checked: a bad file or nonsense labels stop here as a recipe error
+    data = load_source(loaded)  # checked: a bad file or nonsense labels stop here as a recipe error
     split_cfg = plan.recipe.data.split
     splits = split_dataset(data, val=split_cfg.val, test=split_cfg.test, stratify=split_cfg.stratify,
                            seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed,

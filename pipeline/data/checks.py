@@ -23,20 +23,23 @@ def is_classification(recipe) -> bool:
     return getattr(recipe, "task", "classification") == "classification"
 
 
-def load_source(plan) -> Dataset:
-    """Build the recipe's data source and check its arrays; what goes wrong is a located DataError."""
+def load_source(loaded) -> Dataset:
+    """Build the recipe's data source and check its arrays; what goes wrong is a RecipeError located
+    at the recipe's `data.source` (or the argument at fault)."""
     from pipeline.components import build
+    from pipeline.recipe import locate
 
     try:
-        data = build(plan.source)
-    except RecipeError:
-        raise
+        data = build(loaded.plan.source)
+        check_dataset(data, loaded.plan.recipe)
+        return data
+    except RecipeError as exc:
+        raise RecipeError([locate(p, loaded.marks) for p in exc.problems]) from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else \
             f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise DataError(f"cannot read the data: {printable(reason, 300)}") from None
-    check_dataset(data, plan.recipe)
-    return data
+        problem = DataError(f"cannot read the data: {printable(reason, 300)}").problems[0]
+        raise RecipeError([locate(problem, loaded.marks)]) from None
 
 
 def _first(mask: np.ndarray) -> str:

@@ -3,8 +3,8 @@
 A recipe is hostile input until proven otherwise, so reading one is bounded before YAML sees it:
 regular files only, at most `max_bytes()` bytes (read no further, so `/dev/zero` or a FIFO cannot
 hang or fill memory), strict UTF-8 with no control or invisible characters, and while the YAML is
-composed a depth limit and a count of the nodes an alias expands to (a "billion laughs" bomb is
-refused after a few thousand nodes, before anything is built). Only the YAML types a recipe uses
+composed a depth limit and a count of the values aliases expand to (a "billion laughs" bomb is
+refused after 20,000 values, in milliseconds, before anything is built). Only the YAML types a recipe uses
 are accepted: strings, numbers, booleans, null, lists and mappings (no timestamps, binary, sets or
 explicit tags). Every refusal is a located `RecipeError`.
 """
@@ -179,7 +179,8 @@ def _collect_marks(loader: _RecipeLoader, node: yaml.Node, path: Path, source: s
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 # `? [a, b]`, `null: 1`, `.nan: 1`: YAML allows them, a recipe has no use for them
-                shown = "null" if key is None else str(key).lower() if isinstance(key, bool) else printable(repr(key))
+                shown = "null" if key is None else str(key).lower() if isinstance(key, bool) else \
+                    printable(repr(key))
                 raise RecipeError([Problem(path, f"expected a name as a key. Received: {shown}",
                                            _location(source, key_node.start_mark))])
             if key in seen:
@@ -242,7 +243,7 @@ def parse_yaml(text: str, source: str, path: Path = (), budget: Budget | None = 
         loader.dispose()
 
 
-def read_limited(file: FilePath, limit: int, what: str = "recipe") -> bytes:
+def read_limited(file: FilePath, limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; a located RecipeError otherwise.
 
     Opened without blocking and checked with fstat before reading, then read to at most limit + 1
@@ -251,7 +252,7 @@ def read_limited(file: FilePath, limit: int, what: str = "recipe") -> bytes:
     where = Location(str(file))
 
     def refuse(reason: str):
-        return RecipeError([Problem((), f"cannot read {what}: {reason}", where)])
+        return RecipeError([Problem((), f"cannot read recipe: {reason}", where)])
 
     try:
         fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
