@@ -17,9 +17,10 @@ class Location:
     column: int | None = None
 
     def __str__(self) -> str:
+        source = printable(self.source, 4096)  # a file name may hold a line break
         if self.line is None:
-            return self.source
-        return f"{self.source}:{self.line}:{self.column}"
+            return source
+        return f"{source}:{self.line}:{self.column}"
 
 
 Path = tuple  # keys and list indices from the recipe root, e.g. ("model", "layers", 2, "rate")

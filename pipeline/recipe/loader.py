@@ -37,8 +37,10 @@ ALLOWED_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "seq"
 
 def max_bytes() -> int:
     """The size limit: $PIPELINE_MAX_RECIPE_BYTES when it is a positive integer, else 1 MiB."""
-    value = os.environ.get(MAX_BYTES_ENV, "")
-    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MAX_BYTES
+    value = os.environ.get(MAX_BYTES_ENV, "").strip()
+    if value.isascii() and value.isdigit() and int(value) > 0:
+        return min(int(value), 1 << 40)
+    return DEFAULT_MAX_BYTES
 
 
 @dataclass
@@ -185,8 +187,8 @@ def _collect_marks(loader: _RecipeLoader, node: yaml.Node, path: Path, source: s
                                            _location(source, key_node.start_mark))])
             if key in seen:
                 first = _location(source, seen[key].start_mark)
-                raise RecipeError([Problem(path + (key,), f"duplicate key '{key}' (first written at "
-                                           f"line {first.line}, column {first.column})",
+                raise RecipeError([Problem(path + (key,), f"duplicate key '{printable(str(key), 60)}' (first "
+                                           f"written at line {first.line}, column {first.column})",
                                            _location(source, key_node.start_mark))])
             seen[key] = key_node
             out[path + (key,)] = _location(source, key_node.start_mark)
@@ -267,8 +269,8 @@ def read_limited(file: FilePath, limit: int) -> bytes:
         if not stat.S_ISREG(mode):
             raise refuse("not a regular file (a FIFO, device or socket)")
         chunks, size = [], 0
-        while size <= limit:  # os.read may return less than asked: read to limit + 1 or the end
-            chunk = os.read(fd, limit + 1 - size)
+        while size <= limit:  # read to limit + 1 or the end, in chunks (os.read allocates what it is asked)
+            chunk = os.read(fd, min(limit + 1 - size, 1 << 20))
             if not chunk:
                 break
             chunks.append(chunk)
