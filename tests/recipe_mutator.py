@@ -94,3 +94,22 @@ def mutate(text: str, rng: random.Random) -> tuple[str, str | bytes]:
         depth = rng.choice([30, 40, 1000])
         return f"nesting {depth}", text + "\ndeep: " + "[" * depth + "]" * depth + "\n"
     return "unchanged", text
+
+
+PATHS = ["train.epochs", "train.optimizer", "train.optimizer.learning_rate", "model.layers[0]",
+         "model.layers[-1].units", "model.layers[3].rate", "data.source", "data.source.type", "data.split.val", "seed",
+         "name", "track.experiment", "model.defaults.kernel_initializer", "train.callbacks[0]", "search.space",
+         "model", "train", "a.b[0]", "model.layers", "data.imbalance.class_weight", "model.freeze", "model.init_from",
+         "diagnostics.explosion_factor", "train.schedule", "extends", "model.outputs"]
+
+
+def override(rng: random.Random) -> str:
+    """One `--set` assignment of the kind a hurried or hostile user types."""
+    path = rng.choice(PATHS)
+    if rng.random() < 0.3:
+        path = _typo(path, rng)
+    value = rng.choice(VALUES)
+    if rng.random() < 0.2:
+        i = rng.randrange(len(value) + 1)
+        value = value[:i] + rng.choice(CHARS) + value[i:]
+    return f"{path}={value}" if rng.random() > 0.05 else path + rng.choice(["", "[", "]", "..", "=="])

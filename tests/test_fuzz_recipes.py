@@ -1,4 +1,5 @@
-"""Fuzz test (issue 13): a few hundred seeded mutants of every shipped recipe through `pipeline validate`.
+"""Fuzz test (issue 13): a few hundred seeded mutants of every shipped recipe, and of `--set` overrides,
+through `pipeline validate`.
 
 Each mutant (a typo, a wrong type, a deleted or duplicated line, a truncation, a flipped bit, a control
 character, an alias, a bomb: tests/recipe_mutator.py) must exit 0 or 2 with no traceback. The failing
@@ -20,10 +21,11 @@ import pytest
 
 from pipeline.cli import main
 from tests.conftest import RECIPES, REPO
-from tests.recipe_mutator import mutate
+from tests.recipe_mutator import mutate, override
 
 SEED = 13
 MUTANTS = 300
+OVERRIDES = 200
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,16 @@ def test_mutants_of_every_shipped_recipe_exit_0_or_2_without_a_traceback(worksho
         seen.add(code)
         seen.add(description.split(": ")[1].split(" ")[0])
     assert {0, 2, "truncate", "flip", "alias", "value", "key_typo", "name_typo"} <= seen  # the mix ran
+
+
+def test_random_overrides_exit_0_or_2_without_a_traceback():
+    rng = random.Random(SEED)
+    for i in range(OVERRIDES):
+        assignment = override(rng)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["validate", str(RECIPES / "mnist1d-cnn.yaml"), "--set", assignment])
+        assert code in (0, 2) and "Traceback" not in err.getvalue(), (i, assignment, err.getvalue())
 
 
 def test_a_few_mutants_through_the_real_command(workshop):

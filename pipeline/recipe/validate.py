@@ -54,14 +54,18 @@ class Plan:
 def _schema_problems(exc: ValidationError, data: Any) -> list[Problem]:
     problems: dict[Path, Problem] = {}
     errors = exc.errors()
-    for err in errors:
+    located = [(err, _data_loc(tuple(err["loc"]), data, err["type"])) for err in errors]
+    # Of a union's members, report the one the value was meant for (a mapping is never 'all'), and one
+    # error when none fits.
+    wrong = [len(loc) < len(err["loc"]) and _wrong_member(err) for err, loc in located]
+    meant = {loc for (err, loc), w in zip(located, wrong) if not w}
+    for (err, loc), w in zip(located, wrong):
         raw_loc = tuple(err["loc"])
-        loc = _data_loc(raw_loc, data, err["type"])
+        if w and any(m[:len(loc)] == loc for m in meant):
+            continue
         if raw_loc and raw_loc[-1] in _SPEC_MEMBERS:
             message = (f"expected a component name or a mapping with a 'type' key. "
                        f"Received: {_shown(err['input'])}")
-        elif len(loc) < len(raw_loc) and _other_member_fits(err, loc, errors, data):
-            continue  # a union member the value was clearly not meant for (a mapping is never 'all')
         elif err["type"] == "extra_forbidden":
             message = unknown_key(loc[-1], _fields_at(loc[:-1]))
         elif err["type"] == "missing":
@@ -106,13 +110,12 @@ def _data_loc(loc: Path, data: Any, error_type: str) -> Path:
     return tuple(out)
 
 
-def _other_member_fits(err: dict, loc: Path, errors: list[dict], data: Any) -> bool:
-    """True for an error of a union member of the wrong kind: a literal for a mapping, a model for a string."""
+def _wrong_member(err: dict) -> bool:
+    """An error of a union member of another kind than the value: a literal for a mapping or a
+    list, a section (a model) for a string or a number."""
     value = err["input"]
-    if err["type"] == "literal_error" and isinstance(value, (dict, list)):
-        return True
-    return err["type"] in ("model_type", "dict_type") and not isinstance(value, dict) and any(
-        e is not err and _data_loc(tuple(e["loc"]), data, e["type"]) == loc for e in errors)
+    return (err["type"] == "literal_error" and isinstance(value, (dict, list))) or \
+        (err["type"] in ("model_type", "dict_type") and not isinstance(value, dict))
 
 
 def _fields_at(loc: Path) -> list[str]:
@@ -254,7 +257,7 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
                                     f"'{key}', so the default would be ignored{hint}"))
     outputs = model.get("outputs") if isinstance(model.get("outputs"), list) else known[-1:] if len(known) > 1 else []
     for j, ref in enumerate(outputs):
-        if ref not in known_set or ref == INPUT:
+        if not isinstance(ref, str) or ref not in known_set or ref == INPUT:
             problems.append(Problem(("model", "outputs", j), f"unknown layer '{printable(str(ref))}'. "
                                                              f"Known: {_listed(known[1:])}"))
     return plans, outputs
