@@ -367,7 +367,10 @@ def test_set_value_longer_than_the_limit(write_recipe, capsys, monkeypatch):
 
 # -- real subprocesses: exit 2, no traceback, bounded time and memory ---------------------------------
 # The child reports its own peak (VmHWM): a forked child's ru_maxrss would include the pytest parent.
+# It also names the deep-learning frameworks it imported (none, for validate).
 MEASURED = ("import sys\nfrom pipeline.cli import main\ncode = main(sys.argv[1:])\n"
+            "loaded = sorted({'keras', 'jax', 'tensorflow', 'torch'} & set(sys.modules))\n"
+            "sys.stderr.write(f'frameworks: {loaded}\\n')\n"
             "sys.stderr.write(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')))\nsys.exit(code)")
 
 
@@ -378,9 +381,9 @@ def run_measured(*args: str, cwd: Path = REPO, timeout: float = 60) -> tuple[int
     result = subprocess.run([sys.executable, "-c", MEASURED, *args], cwd=cwd, env=env, capture_output=True,
                             text=True, timeout=timeout)
     seconds = time.perf_counter() - started
-    *err, peak = result.stderr.splitlines()
+    *err, frameworks, peak = result.stderr.splitlines()
     assert peak.startswith("VmHWM:") and peak.endswith("kB"), result.stderr
-    return result.returncode, "\n".join(err), seconds, int(peak.split()[1]) / 1024
+    return result.returncode, "\n".join([*err, frameworks]), seconds, int(peak.split()[1]) / 1024
 
 
 def test_bomb_huge_file_and_dev_zero_are_refused_cheaply_by_the_real_command(tmp_path):
@@ -402,6 +405,6 @@ def test_bomb_huge_file_and_dev_zero_are_refused_cheaply_by_the_real_command(tmp
 def test_a_missing_data_file_is_refused_by_validate_without_a_framework(tmp_path):
     recipe = write(tmp_path / "r.yaml", edit("{type: mnist1d}", "{type: csv, file: data/pets.csv}"))
     code, err, _, _ = run_measured("validate", str(recipe), cwd=tmp_path)
-    assert code == 2 and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err and err.endswith("frameworks: []")
     assert err.splitlines()[1] == (f"{recipe}:3:23 data.source.file: expected an existing file (not found: "
                                    f"{tmp_path / 'data' / 'pets.csv'}). Received: 'data/pets.csv'")
