@@ -196,6 +196,8 @@ def _base_setup(tmp_path: Path, case: str) -> tuple[str, str]:
     """Make what `extends: <name>` points at; return the name and the expected message."""
     if case == "absolute /etc/shadow":
         return "/etc/shadow", f"extends: {RELATIVE}. Received: '/etc/shadow'"
+    if case == "absolute /proc/self/environ":
+        return "/proc/self/environ", f"extends: {RELATIVE}. Received: '/proc/self/environ'"
     if case == "absolute /dev/zero":
         return "/dev/zero", f"extends: {RELATIVE}. Received: '/dev/zero'"
     if case == "not .yaml":
@@ -216,7 +218,8 @@ def _base_setup(tmp_path: Path, case: str) -> tuple[str, str]:
     if case == "a secrets file":
         write(tmp_path / "secrets.yaml", SECRET)
         return "secrets.yaml", (f"extends: {tmp_path / 'secrets.yaml'} is not a recipe: it has 3 top-level keys "
-                                f"that are not recipe sections (the first at line 1). Expected a mapping of {SECTION_NAMES}")
+                                f"that are not recipe sections (the first at line 1). Expected a mapping of "
+                                f"{SECTION_NAMES}")
     if case == "a list":
         write(tmp_path / "list.yaml", "- a\n- b\n")
         return "list.yaml", (f"extends: {tmp_path / 'list.yaml'} is not a recipe: it has a list at the top. "
@@ -224,8 +227,8 @@ def _base_setup(tmp_path: Path, case: str) -> tuple[str, str]:
     raise AssertionError(case)
 
 
-EXTENDS = ["absolute /etc/shadow", "absolute /dev/zero", "not .yaml", "relative escape to a non-recipe",
-           "symlink to /etc/shadow", "directory", "fifo", "a secrets file", "a list"]
+EXTENDS = ["absolute /etc/shadow", "absolute /proc/self/environ", "absolute /dev/zero", "not .yaml",
+           "relative escape to a non-recipe", "symlink to /etc/shadow", "directory", "fifo", "a secrets file", "a list"]
 
 
 @pytest.mark.parametrize("case", EXTENDS)

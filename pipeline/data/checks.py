@@ -35,7 +35,7 @@ def load_source(loaded) -> Dataset:
         return data
     except RecipeError as exc:
         raise RecipeError([locate(p, loaded.marks) for p in exc.problems]) from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, TypeError, KeyError, EOFError, MemoryError, zipfile.BadZipFile) as exc:
         reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else \
             f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.strerror else str(exc)
         problem = DataError(f"cannot read the data: {printable(reason, 300)}").problems[0]
