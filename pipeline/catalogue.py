@@ -9,11 +9,10 @@ Rendering imports no deep-learning framework (only the plugins' factories, never
 from __future__ import annotations
 
 import inspect
-import types
-import typing
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 from pipeline.registry import Entry, Registry
+from pipeline.values import type_name
 
 DEFAULT_PATH = "docs/catalogue.md"
 
@@ -117,43 +116,6 @@ def arguments(entry: Entry, skip: Iterable[str] = ()) -> list[str]:
     if any(p.kind is p.VAR_KEYWORD for p in entry.signature.parameters.values()):
         out.append("**kwargs")
     return out
-
-
-def type_name(annotation: Any, *, drop_none: bool = False) -> str:
-    """A short, readable type: `int`, `list[int]`, `'valid' | 'same'`, `regularizer` for a `Ref`.
-
-    `drop_none` leaves `None` out of a union whose default is None (`= None` already says it).
-    """
-    from pipeline.registries import ALL, Ref
-
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is typing.Annotated:
-        refs = [m for m in annotation.__metadata__ if isinstance(m, Ref)]
-        if refs:
-            kind = refs[0].kind
-            return ALL[kind].singular if kind in ALL else kind
-        metadata = [n for m in annotation.__metadata__ for n in (m, *getattr(m, "metadata", ()))]
-        bounds = [f"{symbol} {getattr(m, attr)}" for m in metadata
-                  for attr, symbol in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
-                  if getattr(m, attr, None) is not None]  # pydantic/annotated-types bounds
-        base = type_name(args[0], drop_none=drop_none)
-        return f"{base} ({', '.join(bounds)})" if bounds else base
-    if origin in (typing.Union, types.UnionType):
-        members = [a for a in args if not (drop_none and a is type(None))]
-        return " | ".join(type_name(a) for a in members)
-    if origin is typing.Literal:
-        return " | ".join(repr(a) for a in args)
-    if annotation is type(None):
-        return "None"
-    if annotation is Any:
-        return "any"
-    if origin is not None:
-        inner = ", ".join("..." if a is Ellipsis else type_name(a) for a in args)
-        base = getattr(origin, "__name__", str(origin))
-        return f"{base}[{inner}]" if args else base
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "")
 
 
 def _cell(text: str) -> str:

@@ -111,9 +111,9 @@ def _show(args) -> int:
         _, splits = prepare_data(fold_recipe(loaded, 0) if split.kfold and split.fold is None else loaded)
         shape = splits.x_train.shape[1:]
     else:
-        from pipeline.components import build
+        from pipeline.data.checks import load_source
 
-        shape = build(loaded.plan.source).x.shape[1:]
+        shape = load_source(loaded).x.shape[1:]
     model = build_model(loaded.plan.layers, loaded.plan.outputs, shape, name=loaded.plan.recipe.name)
     from pipeline.summary import layer_table  # plain text: Keras' table drops columns when piped
 

@@ -62,11 +62,6 @@ def _adapter(annotation):
     return TypeAdapter(annotation)
 
 
-def _type_name(annotation: Any) -> str:
-    return getattr(annotation, "__name__", None) if isinstance(annotation, type) else \
-        str(annotation).replace("typing.", "")
-
-
 def _allows_bool(annotation: Any) -> bool:
     if annotation in (bool, Any, object):
         return True
@@ -77,19 +72,39 @@ def _allows_bool(annotation: Any) -> bool:
     return False
 
 
+# pydantic error types whose message only repeats "expected <type>"
+_SAID_BY_TYPE = ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "int_type", "float_type",
+                 "bool_type", "string_type", "literal_error", "none_required", "tuple_type", "list_type",
+                 "dict_type", "finite_number", "int_from_float", "int_parsing")
+
+
 def coerce(annotation: Any, value: Any) -> Any:
-    """Validate a plain value against a type annotation (pydantic does the work); ValueError if bad."""
+    """Validate a plain value against a type annotation (pydantic does the work, on the `strict`
+    form of the annotation: no booleans or floats for integers, finite floats); ValueError if bad."""
     from pydantic import ValidationError
 
+    from pipeline.errors import printable
+    from pipeline.values import Expected, strict, type_name
+
+    expected = type_name(annotation, drop_none=value is not None)  # "float (> 0)", not "float (> 0) | None"
+    received = printable(repr(value))
     if isinstance(value, bool) and not _allows_bool(annotation):  # pydantic's lax mode reads true as 1
-        raise ValueError(f"expected {_type_name(annotation)}. Received: {value!r}")
+        raise ValueError(f"expected {expected}. Received: {received}")
     try:
-        return _adapter(annotation).validate_python(value)
+        return _adapter(strict(annotation)).validate_python(value)
     except ValidationError as exc:
-        reason = exc.errors()[0]["msg"]
-        raise ValueError(f"expected {_type_name(annotation)} ({reason[0].lower()}{reason[1:]}). "
-                         f"Received: {value!r}") from None
-    except TypeError:  # an annotation pydantic cannot check: take the value as given
+        errors = exc.errors()
+        ranged = next((e["ctx"]["error"] for e in errors if isinstance(e.get("ctx", {}).get("error"), Expected)), None)
+        if ranged is not None:
+            raise ValueError(f"expected {ranged}. Received: {received}") from None
+        detail = ""
+        if not all(e["type"] in _SAID_BY_TYPE for e in errors):
+            error = next(e for e in errors if e["type"] not in _SAID_BY_TYPE)
+            reason = error["msg"].removeprefix("Value error, ").removeprefix("expected ")
+            where = "".join(f"[{p}]" for p in error["loc"] if isinstance(p, int))
+            detail = f" ({'item ' + where + ': ' if where else ''}{reason[0].lower()}{reason[1:]})"
+        raise ValueError(f"expected {expected}{detail}. Received: {received}") from None
+    except (TypeError, RuntimeError):  # an annotation pydantic cannot check: take the value as given
         return value
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from pipeline import backend as backends
 from pipeline import tracking
 from pipeline.components import build
+from pipeline.data.checks import load_source
 from pipeline.data.preprocess import fit_preprocessing, log_preprocessing
 from pipeline.data.split import Splits, class_balance, split_dataset
-from pipeline.data.targets import fit_target_scaling, for_task
+from pipeline.data.targets import fit_target_scaling
 from pipeline.keras_compat import save_model, set_seed
 from pipeline.performance import execution_scope
 from pipeline.recipe import LoadedRecipe
@@ -34,7 +35,7 @@ class RunResult:
 def prepare_data(loaded: LoadedRecipe):
     """Build the source, split it, fit preprocessing on the training split only."""
     plan = loaded.plan
-    data = for_task(build(plan.source), plan.recipe.task)  # class ids, or float regression targets
+    data = load_source(loaded)  # labels as the task reads them, checked: bad data stops here as a recipe error
     split_cfg = plan.recipe.data.split
     splits = split_dataset(data, val=split_cfg.val, test=split_cfg.test, stratify=split_cfg.stratify,
                            seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed,

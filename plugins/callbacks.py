@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pipeline.registries import callbacks
+from pipeline.values import NonNegativeFloat, NonNegativeInt, Rate
 
 
 @callbacks.register("early_stopping")
-def early_stopping(monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0,
+def early_stopping(monitor: str = "val_loss", patience: NonNegativeInt = 10, min_delta: NonNegativeFloat = 0.0,
                    mode: Literal["auto", "min", "max"] = "auto", restore_best_weights: bool = True,
-                   start_from_epoch: int = 0, smoothing: float = 0.0):
+                   start_from_epoch: NonNegativeInt = 0, smoothing: Rate = 0.0):
     """Stop when the validation metric stops improving and keep the best weights (selection on validation, never test).
 
     smoothing: s in [0, 1) compares an exponential moving average m = s m + (1 - s) v of the
@@ -43,7 +44,7 @@ def lr_logger():
 
 
 @callbacks.register("warmup")
-def warmup(epochs: float = 1.0):
+def warmup(epochs: NonNegativeFloat = 1.0):
     """Raise a plain learning rate linearly from 0 over the first epochs; for schedules use warmup_epochs."""
     from plugins.callbacks_keras import LinearWarmupCallback
 

@@ -7,10 +7,11 @@ incoming weights; use [0, 1] for a conv1d kernel (k, in, out) and [0, 1, 2] for 
 from __future__ import annotations
 
 from pipeline.registries import constraints
+from pipeline.values import PositiveFloat
 
 
 @constraints.register("max_norm", aliases=("maxnorm",))
-def max_norm(max_value: float = 2.0, axis: int | list[int] = 0):
+def max_norm(max_value: PositiveFloat = 2.0, axis: int | list[int] = 0):
     """Max-norm: after each update, rescales every unit's incoming weight vector whose L2 norm exceeds max_value (Srebro et al.; pairs well with dropout)."""
     import keras
 

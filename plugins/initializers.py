@@ -12,9 +12,9 @@ plays, so the check looks at the built model, not at the initializer.
 
 from __future__ import annotations
 
-from pydantic import PositiveFloat, PositiveInt
 
 from pipeline.registries import initializers
+from pipeline.values import PositiveFloat, PositiveInt, Seed
 
 
 def _keras(cls_name: str, **kwargs):
@@ -36,7 +36,7 @@ def constant(value: float = 0.0):
 
 
 @initializers.register("small_normal", aliases=("random_normal",))
-def small_normal(stddev: PositiveFloat = 0.01, seed: int | None = None):
+def small_normal(stddev: PositiveFloat = 0.01, seed: Seed | None = None):
     """N(0, stddev^2), stddev 0.01: the course's "first idea"; fine for small nets, signals vanish in deep ones.
 
     Args:
@@ -48,43 +48,43 @@ def small_normal(stddev: PositiveFloat = 0.01, seed: int | None = None):
 
 
 @initializers.register("glorot_uniform", aliases=("xavier_uniform",))
-def glorot_uniform(seed: int | None = None):
+def glorot_uniform(seed: Seed | None = None):
     """Xavier/Glorot uniform: U(-l, l) with variance 2 / (fan_in + fan_out)."""
     return _keras("GlorotUniform", seed=seed)
 
 
 @initializers.register("glorot_normal", aliases=("xavier_normal",))
-def glorot_normal(seed: int | None = None):
+def glorot_normal(seed: Seed | None = None):
     """Xavier/Glorot normal: truncated normal with variance 2 / (fan_in + fan_out)."""
     return _keras("GlorotNormal", seed=seed)
 
 
 @initializers.register("he_normal", aliases=("msra_normal", "kaiming_normal"))
-def he_normal(seed: int | None = None):
+def he_normal(seed: Seed | None = None):
     """He/MSRA normal: variance 2 / fan_in, which keeps ReLU activations' scale through depth."""
     return _keras("HeNormal", seed=seed)
 
 
 @initializers.register("he_uniform", aliases=("msra_uniform", "kaiming_uniform"))
-def he_uniform(seed: int | None = None):
+def he_uniform(seed: Seed | None = None):
     """He/MSRA uniform: variance 2 / fan_in."""
     return _keras("HeUniform", seed=seed)
 
 
 @initializers.register("lecun_normal")
-def lecun_normal(seed: int | None = None):
+def lecun_normal(seed: Seed | None = None):
     """LeCun normal: truncated normal with variance 1 / fan_in (the course's std = 1/sqrt(fan_in); SELU's init)."""
     return _keras("LecunNormal", seed=seed)
 
 
 @initializers.register("lecun_uniform")
-def lecun_uniform(seed: int | None = None):
+def lecun_uniform(seed: Seed | None = None):
     """LeCun uniform: U(-l, l) with variance 1 / fan_in."""
     return _keras("LecunUniform", seed=seed)
 
 
 @initializers.register("orthogonal")
-def orthogonal(gain: float = 1.0, seed: int | None = None):
+def orthogonal(gain: PositiveFloat = 1.0, seed: Seed | None = None):
     """Orthogonal (Saxe et al., 2014): all singular values = gain (W^T W = gain^2 I): no direction grows or shrinks.
 
     Args:
@@ -98,7 +98,7 @@ def orthogonal(gain: float = 1.0, seed: int | None = None):
 
 @initializers.register("lsuv")
 def lsuv(tol: PositiveFloat = 0.1, max_iter: PositiveInt = 10, batch_size: PositiveInt = 256,
-         seed: int | None = None):
+         seed: Seed | None = None):
     """LSUV (Mishkin & Matas, 2016): orthogonal, then rescaled on a training batch to unit output variance.
 
     Args:

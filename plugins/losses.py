@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline.registries import losses
 from pipeline.tasks import for_task
+from pipeline.values import NonNegativeFloat, PositiveFloat, Rate, UnitInterval
 
 classification, regression = for_task("classification"), for_task("regression")
 
@@ -19,7 +20,7 @@ def sparse_categorical_crossentropy(from_logits: bool = False):
 
 @losses.register("categorical_crossentropy", aliases=("cross_entropy",))
 @classification
-def categorical_crossentropy(from_logits: bool = False, label_smoothing: float = 0.0):
+def categorical_crossentropy(from_logits: bool = False, label_smoothing: Rate = 0.0):
     """Cross-entropy with one-hot labels, optionally smoothed."""
     import keras
 
@@ -28,7 +29,7 @@ def categorical_crossentropy(from_logits: bool = False, label_smoothing: float =
 
 @losses.register("binary_crossentropy")
 @classification
-def binary_crossentropy(from_logits: bool = False, label_smoothing: float = 0.0):
+def binary_crossentropy(from_logits: bool = False, label_smoothing: Rate = 0.0):
     """Cross-entropy for one or more independent yes/no labels."""
     import keras
 
@@ -55,10 +56,8 @@ def mae():
 
 @losses.register("huber")
 @regression
-def huber(delta: float = 1.0):
+def huber(delta: PositiveFloat = 1.0):
     """Huber loss, for regression: squared error below delta, absolute error (times delta) above it."""
-    if delta <= 0:
-        raise ValueError(f"Expected delta > 0. Received: delta={delta}")
     import keras
 
     return keras.losses.Huber(delta=delta)
@@ -75,7 +74,7 @@ def log_cosh():
 
 @losses.register("hinge", aliases=("multiclass_hinge", "svm"))
 @classification
-def hinge(margin: float = 1.0):
+def hinge(margin: NonNegativeFloat = 1.0):
     """Multi-class SVM loss on raw scores: sum over wrong classes of max(0, s_j - s_y + margin); integer labels."""
     from plugins.losses_keras import MulticlassHinge
 
@@ -84,10 +83,9 @@ def hinge(margin: float = 1.0):
 
 @losses.register("focal", aliases=("focal_loss",))
 @classification
-def focal(gamma: float = 2.0, alpha: float | list[float] | None = None, from_logits: bool = False):
+def focal(gamma: NonNegativeFloat = 2.0, alpha: UnitInterval | list[NonNegativeFloat] | None = None,
+          from_logits: bool = False):
     """Focal loss -(1 - p_t)^gamma log p_t: down-weights easy examples (class imbalance); gamma 0 is cross-entropy."""
-    if gamma < 0:
-        raise ValueError(f"Expected gamma >= 0. Received: gamma={gamma}")
     from plugins.losses_keras import FocalLoss
 
     return FocalLoss(gamma=gamma, alpha=alpha, from_logits=from_logits)

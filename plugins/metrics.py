@@ -16,6 +16,7 @@ from typing import Literal
 
 from pipeline.registries import metrics
 from pipeline.tasks import for_task
+from pipeline.values import PositiveInt
 
 classification, regression = for_task("classification"), for_task("regression")
 
@@ -65,7 +66,7 @@ def r2(class_aggregation: Literal["uniform_average", "variance_weighted_average"
 
 @metrics.register("top_k_accuracy", aliases=("top_k",))
 @classification
-def top_k_accuracy(k: int = 5):
+def top_k_accuracy(k: PositiveInt = 5):
     """Fraction of examples whose true class is among the k highest scores (integer labels; logits or probabilities)."""
     import keras
 
@@ -105,7 +106,7 @@ def f1(average: Average = "macro", from_logits: bool = False):
 
 @metrics.register("roc_auc", aliases=("auc",))
 @classification
-def roc_auc(from_logits: bool = False, num_thresholds: int = 200):
+def roc_auc(from_logits: bool = False, num_thresholds: PositiveInt = 200):
     """Area under the ROC curve; several classes: one-vs-rest on softmax probabilities, macro-averaged."""
     from plugins.metrics_keras import OneVsRestAUC
 
@@ -114,7 +115,7 @@ def roc_auc(from_logits: bool = False, num_thresholds: int = 200):
 
 @metrics.register("pr_auc")
 @classification
-def pr_auc(from_logits: bool = False, num_thresholds: int = 200):
+def pr_auc(from_logits: bool = False, num_thresholds: PositiveInt = 200):
     """Area under the precision-recall curve (informative under class imbalance); one-vs-rest, macro-averaged."""
     from plugins.metrics_keras import OneVsRestAUC
 

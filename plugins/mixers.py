@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.registries import mixers
+from pipeline.values import PositiveFloat, UnitInterval
 
 
 class Mixer:
@@ -108,23 +109,20 @@ def _check_range(name: str, value: tuple[float, float], low: float, high: float 
 
 
 @mixers.register("mixup")
-def mixup(alpha: float = 0.2):
+def mixup(alpha: PositiveFloat = 0.2):
     """Blends pairs of training examples and their labels, share ~ Beta(alpha, alpha) (Zhang et al. 2018)."""
-    if alpha <= 0:
-        raise ValueError(f"Expected alpha > 0. Received: alpha={alpha}")
     return MixUp(alpha)
 
 
 @mixers.register("cutmix")
-def cutmix(alpha: float = 1.0):
+def cutmix(alpha: PositiveFloat = 1.0):
     """Pastes a random box of a partner example; labels weighted by the pasted area (Yun et al. 2019)."""
-    if alpha <= 0:
-        raise ValueError(f"Expected alpha > 0. Received: alpha={alpha}")
     return CutMix(alpha)
 
 
 @mixers.register("cowmask", aliases=("cowmix",))
-def cowmask(proportion: tuple[float, float] = (0.2, 0.8), sigma: tuple[float, float] = (4.0, 16.0)):
+def cowmask(proportion: tuple[UnitInterval, UnitInterval] = (0.2, 0.8),
+            sigma: tuple[PositiveFloat, PositiveFloat] = (4.0, 16.0)):
     """Pastes a partner through a thresholded smoothed-noise mask (French et al. 2020); labels weighted by the mask's share."""
     _check_range("proportion", proportion, 0.0, 1.0)
     _check_range("sigma", sigma, 1e-6, None)

@@ -11,6 +11,7 @@ one optimizer, one set of flags. `weight_decay` (sgd, adamw) is decoupled weight
 from __future__ import annotations
 
 from pipeline.registries import optimizers
+from pipeline.values import NonNegativeFloat, PositiveFloat, Rate
 
 
 def _clipping(clipnorm, clipvalue, global_clipnorm) -> dict:
@@ -19,9 +20,9 @@ def _clipping(clipnorm, clipvalue, global_clipnorm) -> dict:
 
 
 @optimizers.register("sgd")
-def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
-        weight_decay: float | None = None, clipnorm: float | None = None, clipvalue: float | None = None,
-        global_clipnorm: float | None = None):
+def sgd(learning_rate: PositiveFloat = 0.01, momentum: Rate = 0.0, nesterov: bool = False,
+        weight_decay: NonNegativeFloat | None = None, clipnorm: PositiveFloat | None = None,
+        clipvalue: PositiveFloat | None = None, global_clipnorm: PositiveFloat | None = None):
     """Stochastic gradient descent; momentum: 0.9 gives SGD+momentum, nesterov: true Nesterov's look-ahead."""
     import keras
 
@@ -31,9 +32,9 @@ def sgd(learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = Fal
 
 
 @optimizers.register("adagrad")
-def adagrad(learning_rate: float = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
-            clipnorm: float | None = None, clipvalue: float | None = None,
-            global_clipnorm: float | None = None):
+def adagrad(learning_rate: PositiveFloat = 0.001, initial_accumulator_value: NonNegativeFloat = 0.1,
+            epsilon: PositiveFloat = 1e-7, clipnorm: PositiveFloat | None = None,
+            clipvalue: PositiveFloat | None = None, global_clipnorm: PositiveFloat | None = None):
     """AdaGrad: per-parameter steps lr * g / sqrt(sum of past g^2); steep directions damped, steps shrink to 0."""
     import keras
 
@@ -43,9 +44,9 @@ def adagrad(learning_rate: float = 0.001, initial_accumulator_value: float = 0.1
 
 
 @optimizers.register("rmsprop")
-def rmsprop(learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
-            centered: bool = False, clipnorm: float | None = None, clipvalue: float | None = None,
-            global_clipnorm: float | None = None):
+def rmsprop(learning_rate: PositiveFloat = 0.001, rho: Rate = 0.9, momentum: Rate = 0.0, epsilon: PositiveFloat = 1e-7,
+            centered: bool = False, clipnorm: PositiveFloat | None = None, clipvalue: PositiveFloat | None = None,
+            global_clipnorm: PositiveFloat | None = None):
     """RMSProp: AdaGrad with a leaky (rho) average of g^2, so steps do not decay to zero; optional momentum."""
     import keras
 
@@ -55,9 +56,9 @@ def rmsprop(learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.
 
 
 @optimizers.register("adam")
-def adam(learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
-         amsgrad: bool = False, clipnorm: float | None = None, clipvalue: float | None = None,
-         global_clipnorm: float | None = None):
+def adam(learning_rate: PositiveFloat = 0.001, beta_1: Rate = 0.9, beta_2: Rate = 0.999, epsilon: PositiveFloat = 1e-7,
+         amsgrad: bool = False, clipnorm: PositiveFloat | None = None, clipvalue: PositiveFloat | None = None,
+         global_clipnorm: PositiveFloat | None = None):
     """Adam: momentum plus per-parameter step sizes from running second moments (bias-corrected)."""
     import keras
 
@@ -67,10 +68,10 @@ def adam(learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.99
 
 
 @optimizers.register("adamw")
-def adamw(learning_rate: float = 0.001, weight_decay: float = 0.004, beta_1: float = 0.9,
-          beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
-          clipnorm: float | None = None, clipvalue: float | None = None,
-          global_clipnorm: float | None = None):
+def adamw(learning_rate: PositiveFloat = 0.001, weight_decay: NonNegativeFloat = 0.004, beta_1: Rate = 0.9,
+          beta_2: Rate = 0.999, epsilon: PositiveFloat = 1e-7, amsgrad: bool = False,
+          clipnorm: PositiveFloat | None = None, clipvalue: PositiveFloat | None = None,
+          global_clipnorm: PositiveFloat | None = None):
     """AdamW: Adam with decoupled weight decay w -= lr * weight_decay * w (Loshchilov & Hutter), not an L2 loss."""
     import keras
 

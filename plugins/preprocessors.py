@@ -10,12 +10,13 @@ from typing import Literal
 
 from pipeline.data.preprocess import PCA, MeanSubtraction, MinMax, Standardize
 from pipeline.registries import preprocessors
+from pipeline.values import Fraction, PositiveFloat, PositiveInt
 
 Per = Literal["feature", "channel", "global"]
 
 
 @preprocessors.register("standardize")
-def standardize(per: Per = "feature", epsilon: float = 1e-7):
+def standardize(per: Per = "feature", epsilon: PositiveFloat = 1e-7):
     """Zero mean, unit variance from training statistics: per feature, per channel (images, ResNet-style) or one global pair."""
     return Standardize(per=per, epsilon=epsilon)
 
@@ -33,6 +34,6 @@ def min_max(per: Per = "feature", low: float = 0.0, high: float = 1.0):
 
 
 @preprocessors.register("pca")
-def pca(n_components: int | float | None = None, whiten: bool = False):
+def pca(n_components: PositiveInt | Fraction | None = None, whiten: bool = False):
     """Project flattened inputs on the training split's principal components (int: how many; float in (0, 1): variance kept); whiten: identity covariance."""
     return PCA(n_components=n_components, whiten=whiten)

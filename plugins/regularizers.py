@@ -8,10 +8,11 @@ with both is refused by the validator unless the regularizer says `with_weight_d
 from __future__ import annotations
 
 from pipeline.registries import regularizers
+from pipeline.values import NonNegativeFloat
 
 
 @regularizers.register("l1")
-def l1(factor: float = 0.01):
+def l1(factor: NonNegativeFloat = 0.01):
     """factor * sum|w|: drives weights to exactly zero (sparse)."""
     import keras
 
@@ -19,7 +20,7 @@ def l1(factor: float = 0.01):
 
 
 @regularizers.register("l2")
-def l2(factor: float = 0.01, with_weight_decay: bool = False):
+def l2(factor: NonNegativeFloat = 0.01, with_weight_decay: bool = False):
     """factor * sum w^2: weight decay through the loss (with Adam prefer the optimizer's decoupled decay, AdamW).
 
     Args:
@@ -34,7 +35,7 @@ def l2(factor: float = 0.01, with_weight_decay: bool = False):
 
 
 @regularizers.register("elastic", aliases=("l1_l2", "elastic_net"))
-def elastic(l1: float = 0.01, l2: float = 0.01, with_weight_decay: bool = False):
+def elastic(l1: NonNegativeFloat = 0.01, l2: NonNegativeFloat = 0.01, with_weight_decay: bool = False):
     """Elastic net l1 * sum|w| + l2 * sum w^2: sparse like L1, stable like L2 (the course's beta|W| + alpha|W|^2).
 
     Args:

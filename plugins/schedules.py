@@ -10,16 +10,18 @@ schedules do the decays; `plugins/schedules_keras.py` adds the warmup wrapper an
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from annotated_types import Le
+
 from pipeline.registries import schedules
+from pipeline.values import NonNegativeFloat, PositiveFloat, PositiveInt, UnitInterval
+
+DecayRate = Annotated[PositiveFloat, Le(1)]  # a decay per epoch: (0, 1]
 
 
 def _steps(epochs: float, steps_per_epoch: int) -> int:
     return int(round(epochs * steps_per_epoch))
-
-
-def _check_warmup(warmup_epochs: float) -> None:
-    if warmup_epochs < 0:
-        raise ValueError(f"Expected warmup_epochs >= 0. Received: warmup_epochs={warmup_epochs}")
 
 
 def _with_warmup(schedule, learning_rate: float, warmup_steps: int, shift: bool = True):
@@ -49,26 +51,23 @@ def _cosine(learning_rate: float, steps_per_epoch: int, epochs: int, warmup_epoc
 
 
 @schedules.register("constant")
-def constant(warmup_epochs: float = 0):
+def constant(warmup_epochs: NonNegativeFloat = 0):
     """The optimizer's learning rate throughout, after an optional linear warmup."""
-    _check_warmup(warmup_epochs)
     # A cosine that decays to alpha=1.0 of its start is flat: Keras' warmup then comes for free.
     return lambda learning_rate, steps_per_epoch, epochs: _cosine(
         learning_rate, steps_per_epoch, epochs, warmup_epochs, alpha=1.0)
 
 
 @schedules.register("cosine")
-def cosine(warmup_epochs: float = 0, final_fraction: float = 0.0):
+def cosine(warmup_epochs: NonNegativeFloat = 0, final_fraction: UnitInterval = 0.0):
     """Half a cosine, 1/2 a0 (1 + cos(pi t/T)), down to final_fraction of the rate by the last epoch (SGDR)."""
-    _check_warmup(warmup_epochs)
     return lambda learning_rate, steps_per_epoch, epochs: _cosine(
         learning_rate, steps_per_epoch, epochs, warmup_epochs, alpha=final_fraction)
 
 
 @schedules.register("step")
-def step(milestones: list[int], factor: float = 0.1, warmup_epochs: float = 0):
+def step(milestones: list[PositiveInt], factor: PositiveFloat = 0.1, warmup_epochs: NonNegativeFloat = 0):
     """Multiply the learning rate by `factor` at each milestone epoch (e.g. x0.1 at 30, 60, 90)."""
-    _check_warmup(warmup_epochs)
 
     def make(learning_rate, steps_per_epoch, epochs):
         import keras
@@ -85,11 +84,8 @@ def step(milestones: list[int], factor: float = 0.1, warmup_epochs: float = 0):
 
 
 @schedules.register("exponential")
-def exponential(decay_rate: float = 0.9, warmup_epochs: float = 0, staircase: bool = False):
+def exponential(decay_rate: DecayRate = 0.9, warmup_epochs: NonNegativeFloat = 0, staircase: bool = False):
     """a0 * decay_rate^t, t in epochs (the course's a0 e^(-kt) with decay_rate = e^(-k)); staircase: whole epochs."""
-    _check_warmup(warmup_epochs)
-    if not 0 < decay_rate <= 1:
-        raise ValueError(f"Expected 0 < decay_rate <= 1 (a decay per epoch). Received: decay_rate={decay_rate}")
 
     def make(learning_rate, steps_per_epoch, epochs):
         import keras
@@ -102,11 +98,8 @@ def exponential(decay_rate: float = 0.9, warmup_epochs: float = 0, staircase: bo
 
 
 @schedules.register("inverse_time", aliases=("one_over_t",))
-def inverse_time(decay_rate: float = 1.0, warmup_epochs: float = 0, staircase: bool = False):
+def inverse_time(decay_rate: NonNegativeFloat = 1.0, warmup_epochs: NonNegativeFloat = 0, staircase: bool = False):
     """1/t decay: a0 / (1 + k t), k = decay_rate, t in epochs since the end of warmup."""
-    _check_warmup(warmup_epochs)
-    if decay_rate < 0:
-        raise ValueError(f"Expected decay_rate >= 0. Received: decay_rate={decay_rate}")
 
     def make(learning_rate, steps_per_epoch, epochs):
         import keras
@@ -119,9 +112,8 @@ def inverse_time(decay_rate: float = 1.0, warmup_epochs: float = 0, staircase: b
 
 
 @schedules.register("linear")
-def linear(warmup_epochs: float = 0, end_fraction: float = 0.0):
+def linear(warmup_epochs: NonNegativeFloat = 0, end_fraction: UnitInterval = 0.0):
     """a0 (1 - t/T): a straight line from the rate down to end_fraction of it at the last epoch."""
-    _check_warmup(warmup_epochs)
 
     def make(learning_rate, steps_per_epoch, epochs):
         import keras
@@ -136,11 +128,8 @@ def linear(warmup_epochs: float = 0, end_fraction: float = 0.0):
 
 
 @schedules.register("inverse_sqrt", aliases=("rsqrt",))
-def inverse_sqrt(warmup_epochs: float = 0, timescale_epochs: float | None = None):
+def inverse_sqrt(warmup_epochs: NonNegativeFloat = 0, timescale_epochs: PositiveFloat | None = None):
     """a0 / sqrt(t), t in units of timescale_epochs (default: the warmup, else 1 epoch); the Transformer's decay."""
-    _check_warmup(warmup_epochs)
-    if timescale_epochs is not None and timescale_epochs <= 0:
-        raise ValueError(f"Expected timescale_epochs > 0. Received: timescale_epochs={timescale_epochs}")
 
     def make(learning_rate, steps_per_epoch, epochs):
         from plugins.schedules_keras import InverseSqrtDecay

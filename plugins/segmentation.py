@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline.registries import losses, metrics
 from pipeline.tasks import for_task
+from pipeline.values import UnitInterval
 
 
 @losses.register("dice")
@@ -17,7 +18,7 @@ def dice():
 
 @metrics.register("iou", aliases=("binary_iou",))
 @for_task("classification")
-def iou(threshold: float = 0.5):
+def iou(threshold: UnitInterval = 0.5):
     """Intersection over union of the foreground: pixels with output > threshold against 0/1 masks (threshold 0 for logits)."""
     from plugins.segmentation_keras import ForegroundIoU
 

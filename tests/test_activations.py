@@ -63,7 +63,7 @@ def test_negative_alpha_is_refused_by_the_recipe_validator():
         problems = []
         check(registry, {"type": "leaky_relu", "alpha": -0.1}, ("act",), problems)
         assert [p.path for p in problems] == [("act", "alpha")]
-        assert "greater than or equal to 0" in problems[0].message
+        assert problems[0].message == "expected float (>= 0). Received: -0.1"
 
 
 # -- PReLU ---------------------------------------------------------------------------------------------

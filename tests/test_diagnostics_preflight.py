@@ -76,7 +76,8 @@ def test_regularization_raises_the_loss_by_the_penalty(write_recipe):
     assert preflight.check_regularization(plain, loss_fn, x, y).status == "skip"
 
 
-@pytest.mark.parametrize("lr, status, words", [("0.0", "fail", "the loss did not move"),
+# 1e-12: a rate that leaves the weights as they are (0 itself is refused: learning rates are positive)
+@pytest.mark.parametrize("lr, status, words", [("1.0e-12", "fail", "the loss did not move"),
                                                 ("0.01", "pass", "100% training accuracy")])
 def test_overfit_check_fails_with_lr_0_and_passes_on_a_sane_recipe(write_recipe, lr, status, words):
     loaded = _loaded(write_recipe, lr=lr)
@@ -127,7 +128,7 @@ def test_recipe_lint_softmax_with_from_logits_units_and_batch_norm_after_dropout
 
 
 def test_diagnose_exit_codes_and_preflight_fails_the_run_before_training(write_recipe, tracking_uri, capsys):
-    zero = write_recipe("zero.yaml", RECIPE.replace("OUTPUT", OUTPUT).replace("LR", "0.0"))
+    zero = write_recipe("zero.yaml", RECIPE.replace("OUTPUT", OUTPUT).replace("LR", "1.0e-12"))
     assert main(["diagnose", str(zero), "--subset", "20", "--steps", "20"]) == 1
     out = capsys.readouterr().out
     assert "FAIL overfit a tiny subset" in out and "initial loss: measured" in out and "FAILED: overfit" in out

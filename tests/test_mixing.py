@@ -83,7 +83,7 @@ def test_mask_mixers_refuse_flat_vectors():
         mixer("cutmix")(x, y, np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("spec, message", [({"type": "mixup", "alpha": 0}, "alpha > 0"),
+@pytest.mark.parametrize("spec, message", [({"type": "mixup", "alpha": 0}, r"alpha: expected float \(> 0\)"),
                                            ({"type": "cowmask", "proportion": [0.6, 0.2]}, "proportion")])
 def test_bad_arguments_are_refused(spec, message):
     with pytest.raises(ValueError, match=message):

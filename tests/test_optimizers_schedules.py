@@ -354,12 +354,14 @@ def test_every_schedule_accepts_warmup_epochs():
         assert "warmup_epochs" in parameters(entry), f"schedule '{entry.name}' takes no warmup_epochs"
 
 
-@pytest.mark.parametrize("spec", [{"type": "cosine", "warmup_epochs": -1},
-                                  {"type": "exponential", "decay_rate": 1.5},
-                                  {"type": "inverse_sqrt", "timescale_epochs": 0}])
-def test_schedule_arguments_out_of_range_are_refused(spec):
-    with pytest.raises(ValueError, match="Expected"):
+@pytest.mark.parametrize("spec, message", [
+    ({"type": "cosine", "warmup_epochs": -1}, "warmup_epochs: expected float (>= 0). Received: -1"),
+    ({"type": "exponential", "decay_rate": 1.5}, "decay_rate: expected float (> 0, <= 1). Received: 1.5"),
+    ({"type": "inverse_sqrt", "timescale_epochs": 0}, "timescale_epochs: expected float (> 0). Received: 0")])
+def test_schedule_arguments_out_of_range_are_refused(spec, message):
+    with pytest.raises(ValueError) as error:
         build_spec(registries.schedules, spec)
+    assert str(error.value) == message
 
 
 # -- the trainer's path: build_optimizer, scale_lr_with_batch ----------------------------------------

@@ -152,8 +152,8 @@ def test_safe_loader_refuses_python_tags(write_recipe, tmp_path, tagged):
     marker = tmp_path / "pwned"
     file = write_recipe("evil.yaml", f"name: {tagged.format(marker=marker)}\n" + BASE)
     problem = only_problem(file)
-    assert "could not determine a constructor for the tag" in problem.message
-    assert "python/" in problem.message
+    tag = tagged.split(" ")[0]
+    assert problem.message == f"expected a string, number, boolean, null, list or mapping. Received: YAML tag {tag}"
     assert problem.location == Location(str(file), 1, 7)
     assert not marker.exists()
 
@@ -442,8 +442,7 @@ def test_set_problems_name_the_override(write_recipe):
     (line,) = lines(file, ["train.epochs=abc"])
     assert line.startswith("--set train.epochs=abc train.epochs: input should be a valid integer")
     (line,) = lines(file, ["model.layers[1].units=abc"])
-    assert line == ("--set model.layers[1].units=abc model.layers[1].units: expected int (input should be a "
-                    "valid integer, unable to parse string as an integer). Received: 'abc'")
+    assert line == "--set model.layers[1].units=abc model.layers[1].units: expected int (> 0). Received: 'abc'"
     (line,) = lines(file, ["train.optimizer=adamm"])
     assert line.startswith("--set train.optimizer=adamm train.optimizer: unknown optimizer 'adamm'; "
                            "did you mean 'adam'")
@@ -520,8 +519,7 @@ def test_unknown_argument_without_close_match(write_recipe):
 
 def test_wrong_type(write_recipe):
     file = write_recipe("r.yaml", BASE.replace("{type: dense, units: 10}", "{type: dense, units: abc}"))
-    assert lines(file) == [f"{file}:8:21 model.layers[1].units: expected int (input should be a valid integer, "
-                           f"unable to parse string as an integer). Received: 'abc'"]
+    assert lines(file) == [f"{file}:8:21 model.layers[1].units: expected int (> 0). Received: 'abc'"]
 
 
 @pytest.mark.parametrize("value", ["10.5", "[10]", "{a: 1}", "null"])
@@ -543,8 +541,7 @@ def test_wrong_type_in_a_nested_component(write_recipe):
                                                "{type: dense, units: 10, kernel_regularizer: {type: l2, factor: big}}"))
     problem = only_problem(file)
     assert format_path(problem.path) == "model.layers[1].kernel_regularizer.factor"
-    assert problem.message == ("expected float (input should be a valid number, unable to parse string as a "
-                               "number). Received: 'big'")
+    assert problem.message == "expected float (>= 0). Received: 'big'"
 
 
 def test_missing_required_argument(write_recipe):

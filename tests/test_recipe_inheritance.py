@@ -28,6 +28,15 @@ diagnostics: {explosion_factor: 5.0}
 """
 
 
+@pytest.fixture(autouse=True)
+def data_files(tmp_path, monkeypatch):
+    """The data files the recipes name exist (validate checks that data paths exist; paths are read
+    relative to the working directory)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("data.csv", "data.npz"):
+        (tmp_path / name).write_bytes(b"")
+
+
 @pytest.fixture
 def child(write_recipe):
     write_recipe("parent.yaml", PARENT)

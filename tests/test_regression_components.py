@@ -16,6 +16,7 @@ from pipeline.build.regression_report import RegressionReport
 from pipeline.build.target_scaling_keras import StandardizedLoss, scaling_layer, standardized_loss, with_target_scaling
 from pipeline.components import build_spec
 from pipeline.data.targets import TargetScaling
+from pipeline.errors import RecipeError
 from tests.helpers import backend_started, to_np  # noqa: F401 (fixture)
 
 RNG = np.random.default_rng(0)
@@ -37,8 +38,8 @@ def test_regression_losses_against_numpy():
     small = (PRED[:, 0] - Y) / 50  # log cosh overflows float32 past ~89: compare on small errors
     value = float(to_np(build_spec(registries.losses, "log_cosh")(np.zeros(64, "float32"), small[:, None])))
     assert value == pytest.approx(np.mean(np.log(np.cosh(small))), rel=1e-5)
-    with pytest.raises(ValueError, match="delta > 0"):
-        build_spec(registries.losses, {"type": "huber", "delta": 0.0})
+    with pytest.raises(RecipeError, match=r"delta: expected float \(> 0\). Received: 0.0"):
+        build_spec(registries.losses, {"type": "huber", "delta": 0.0})  # refused by its signature's range
 
 
 @pytest.mark.parametrize("targets", [1, 3])

@@ -115,6 +115,15 @@ def test_invalid_space_exits_2_with_location(write_recipe, capsys, entry, anchor
         assert where in err and message in err, err
 
 
+def test_condition_on_a_mapping_value_is_a_located_error_not_a_crash(write_recipe, capsys):
+    # found by the fuzz test: the values of a condition were put in a set, and a mapping is unhashable
+    path = _tune_recipe(write_recipe, "    train.optimizer.type: {choice: [adam, sgd]}\n"
+                                      "    train.optimizer.momentum: {uniform: [0.0, 0.9], when: {train.optimizer.type: {a: 1}}}\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"{path}:17:" in err and "are not all among the choices ['adam', 'sgd']" in err
+
+
 def test_invalid_settings_and_valid_space(write_recipe, capsys):
     path = _tune_recipe(write_recipe, "    train.optimizer.learning_rate: {log_uniform: [1.0e-4, 1.0e-1]}\n",
                         extra="  tuner: grit\n  max_trails: 3\n")

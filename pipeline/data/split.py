@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.data.dataset import Dataset
+from pipeline.errors import DataError
+
+SPLIT = ("data", "split")
 
 
 @dataclass
@@ -37,7 +40,11 @@ def _split(x, y, fraction: float, stratify: bool, seed: int):
     from sklearn.model_selection import train_test_split
 
     strata = y if stratify and _is_class_labels(y) else None
-    return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strata)
+    try:
+        return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strata)
+    except ValueError as exc:  # too few examples (of a class) for the fractions asked
+        raise DataError(f"cannot split {len(y)} examples{' by class' if strata is not None else ''}: {exc}",
+                        SPLIT) from None
 
 
 def class_balance(y: np.ndarray) -> str:
@@ -56,7 +63,10 @@ def kfold_indices(y: np.ndarray, k: int, fold: int, stratify: bool, seed: int) -
         raise ValueError(f"Expected 0 <= fold < kfold. Received: fold={fold}, kfold={k}")
     splitter = (StratifiedKFold if stratify and _is_class_labels(y) else KFold)(
         n_splits=k, shuffle=True, random_state=seed)
-    return list(splitter.split(np.zeros(len(y)), y))[fold]
+    try:
+        return list(splitter.split(np.zeros(len(y)), y))[fold]
+    except ValueError as exc:
+        raise DataError(f"cannot make {k} folds of {len(y)} examples: {exc}", SPLIT) from None
 
 
 def split_dataset(data: Dataset, *, val: float, test: float, stratify: bool, seed: int,

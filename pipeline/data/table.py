@@ -7,10 +7,13 @@ of a regression with k outputs.
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.errors import SOURCE, DataError, did_you_mean, printable
 
 
 @dataclass
@@ -41,14 +44,21 @@ def read_table(path: str | Path, label_column: str | int | list[str | int] = -1,
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"csv dataset not found: {file.resolve()}")
-    with file.open(newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.reader(handle, delimiter=delimiter) if row]
+    try:
+        with file.open(newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.reader(handle, delimiter=delimiter) if row]
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start]
+        raise DataError(f"{file} is not UTF-8 text (byte 0x{byte:02x} at offset {exc.start})") from None
+    except csv.Error as exc:  # a NUL byte, a field over the csv module's size limit
+        raise DataError(f"{file} is not a readable CSV table ({exc})") from None
     if not rows:
-        raise ValueError(f"Expected rows in {file}. Received: an empty file")
+        raise DataError(f"expected rows in {file}. Received: an empty file")
     several = isinstance(label_column, list)
     wanted = label_column if several else [label_column]
     if not wanted:
-        raise ValueError(f"Expected one or more label columns for {file}. Received: label_column=[]")
+        raise DataError(f"expected one or more label columns for {file}. Received: label_column=[]",
+                        SOURCE + ("label_column",))
     if header is None:
         # a named label column needs a header; else a first row with a non-numeric feature is one
         numbered = all(isinstance(c, int) for c in wanted)
@@ -57,18 +67,25 @@ def read_table(path: str | Path, label_column: str | int | list[str | int] = -1,
     names = [c.strip() for c in rows[0]] if header else None
     body = rows[1:] if header else rows
     if not body:
-        raise ValueError(f"Expected data rows in {file} after the header. Received: none")
+        raise DataError(f"expected data rows in {file} after the header. Received: none")
     columns = [_index(c, rows[0], names, file) for c in wanted]
     width = len(rows[0])
     features, labels = [], []
     for line, row in enumerate(body, start=2 if header else 1):
         if len(row) != width:
-            raise ValueError(f"{file}:{line}: expected {width} columns. Received: {len(row)}")
+            raise DataError(f"{file}:{line}: expected {width} columns. Received: {len(row)}")
         try:
-            features.append([float(c) for i, c in enumerate(row) if i not in columns])
+            values = [float(c) for i, c in enumerate(row) if i not in columns]
         except ValueError:
             bad = next(c for i, c in enumerate(row) if i not in columns and not _is_number(c))
-            raise ValueError(f"{file}:{line}: expected numeric feature values. Received: {bad!r}") from None
+            raise DataError(f"{file}:{line}: expected numeric feature values. "
+                            f"Received: '{printable(bad, 40)}'") from None
+        if not all(math.isfinite(v) for v in values):  # "nan" and "inf" parse as floats
+            index = next(i for i, c in enumerate(row) if i not in columns and not math.isfinite(float(c)))
+            name = f"'{printable(names[index], 40)}'" if names else f"column {index + 1}"
+            raise DataError(f"{file}:{line}: feature {name} is {row[index].strip()}; expected finite numbers "
+                            f"(drop or impute missing values first)")
+        features.append(values)
         labels.append([row[c].strip() for c in columns])
     if several:
         return Table(np.asarray(features, dtype=np.float32), _targets(labels, header, file), None, None,
@@ -79,15 +96,19 @@ def read_table(path: str | Path, label_column: str | int | list[str | int] = -1,
 
 
 def _index(label_column: str | int, first_row: list[str], names: list[str] | None, file: Path) -> int:
+    where = SOURCE + ("label_column",)
     if isinstance(label_column, int):
         if not -len(first_row) <= label_column < len(first_row):
-            raise ValueError(f"label_column {label_column} is out of range for {len(first_row)} columns in {file}")
+            raise DataError(f"label_column {label_column} is out of range for {len(first_row)} columns in {file}",
+                            where)
         return label_column % len(first_row)
     stripped = [c.strip() for c in first_row]
     if names is None and label_column not in stripped:
-        raise ValueError(f"label_column {label_column!r} names a column, but {file} has no header row")
+        raise DataError(f"label_column '{printable(label_column)}' names a column, but {file} has no header row", where)
     if label_column not in stripped:
-        raise ValueError(f"Expected a column {label_column!r} in {file}. Received columns: {stripped}")
+        hint = did_you_mean(label_column, stripped, otherwise=".")
+        raise DataError(f"no column '{printable(label_column)}' in {file}{hint} (its header has {len(stripped)} "
+                        f"columns{': ' + ', '.join(stripped) if len(stripped) <= 8 else ''})", where)
     return stripped.index(label_column)
 
 
@@ -96,8 +117,8 @@ def _targets(rows: list[list[str]], header: bool, file: Path) -> np.ndarray:
     for line, cells in enumerate(rows, start=2 if header else 1):
         bad = [c for c in cells if not _is_number(c)]
         if bad:
-            raise ValueError(f"{file}:{line}: expected numbers in every label column (several label columns are "
-                             f"regression targets). Received: {bad[0]!r}")
+            raise DataError(f"{file}:{line}: expected numbers in every label column (several label columns are "
+                            f"regression targets). Received: '{printable(bad[0], 40)}'")
     return np.asarray([[float(c) for c in cells] for cells in rows], dtype=np.float32)
 
 
@@ -111,5 +132,5 @@ def _labels(cells: list[str], classes: list[str] | None, file: Path):
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(cells) - set(index))
     if unknown:
-        raise ValueError(f"{file}: labels {unknown} are not among the training classes {classes}")
+        raise DataError(f"{file}: labels {printable(unknown)} are not among the training classes {printable(classes)}")
     return np.asarray([index[c] for c in cells], dtype=np.int32), classes

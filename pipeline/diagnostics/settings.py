@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipeline.values import PositiveFloat
 
 
 class Diagnostics(BaseModel):
@@ -23,7 +25,7 @@ class Diagnostics(BaseModel):
     verdict: after training, measure train/val error and log the verdict and the report.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     explosion_factor: PositiveFloat | Literal[False] | None = 3.0
     target_error: float = Field(0.0, ge=0)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, PositiveInt
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from pipeline.values import INT32_MAX, PositiveInt
 
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 
 
 def _auto_or_positive_int(value: Any) -> Union[str, int]:
-    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 0 < value <= INT32_MAX):
         return value
     raise ValueError(f"expected 'auto' or a positive integer. Received: {value!r}")
 
@@ -40,6 +42,6 @@ class Distribution(BaseModel):
     """Data parallelism over local devices (`keras.distribution.DataParallel`, JAX backend):
     `train.batch_size` is the global batch, split evenly across the devices."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     type: Literal["data_parallel"] = "data_parallel"
     devices: PositiveInt | None = None  # the first N local devices; all of them when absent

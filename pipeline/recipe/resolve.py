@@ -8,7 +8,8 @@ from pathlib import Path as FilePath
 from typing import Any
 
 from pipeline.errors import Location, Path, Problem, RecipeError
-from pipeline.recipe.loader import Marks, load_yaml_file, parse_yaml
+from pipeline.recipe.loader import (MAX_DEPTH, MAX_FILES, Budget, Marks, check_text, load_yaml_file,
+                                    max_bytes, parse_yaml, printable)
 from pipeline.registry import normalize_name
 
 
@@ -81,14 +82,28 @@ def deep_merge(base: Any, top: Any, base_marks: Marks, top_marks: Marks, path: P
     return copy.deepcopy(top)
 
 
-def load_with_extends(file: FilePath, _chain: tuple[FilePath, ...] = ()) -> tuple[dict, Marks]:
-    """Load `file`, merging the recipes it `extends:` (paths relative to it) beneath it."""
+def load_with_extends(file: FilePath, _chain: tuple[FilePath, ...] = (), _budget: Budget | None = None,
+                      _where: Location | None = None) -> tuple[dict, Marks]:
+    """Load `file`, merging the recipes it `extends:` (paths relative to it) beneath it.
+
+    A base must be a regular .yaml/.yml file (a symbolic link too must end at one) named by a path
+    relative to the recipe that extends it (`../shared/base.yaml` is fine, `/etc/x.yaml` is not); a
+    file that is not a recipe is named, never echoed. One recipe with all its bases shares one
+    `Budget` (bytes, YAML nodes, files), so neither a long chain nor a diamond can run away.
+    """
     file = FilePath(file)
-    key = file.resolve()
+    budget = _budget or Budget.new()
+    key = _real_path(file)
     if key in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, key))
         raise RecipeError([Problem(("extends",), f"inheritance cycle: {cycle}", Location(str(file)))])
-    data, marks = load_yaml_file(file)
+    if budget.files <= 0:
+        raise RecipeError([Problem(("extends",), f"more than {MAX_FILES} files through extends: "
+                                   f"stopped at {file}", _where)])
+    budget.files -= 1
+    data, marks = load_yaml_file(file, budget)
+    if _chain:
+        _check_is_recipe(data, marks, file, _where)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -101,21 +116,74 @@ def load_with_extends(file: FilePath, _chain: tuple[FilePath, ...] = ()) -> tupl
         parents = [parents]
     if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
         raise RecipeError([Problem(("extends",), "expected a file name or a list of file names. "
-                                   f"Received: extends={parents!r}", marks.get(("extends",)))])
+                                   f"Received: extends={printable(repr(parents))}", marks.get(("extends",)))])
     merged: dict = {}
     merged_marks: Marks = {}
     for i, parent in enumerate(parents):
-        parent_file = file.parent / parent
-        if not parent_file.exists():
-            where = marks.get(("extends", i)) or marks.get(("extends",))
-            raise RecipeError([Problem(("extends",), f"extended recipe not found: {parent_file}", where)])
-        p_data, p_marks = load_with_extends(parent_file, (*_chain, key))
+        where = marks.get(("extends", i)) or marks.get(("extends",))
+        parent_file = _base_file(file, parent, where)
+        p_data, p_marks = load_with_extends(parent_file, (*_chain, key), budget, where)
         merged = deep_merge(merged, p_data, merged_marks, p_marks)
     marks = {k: v for k, v in marks.items() if k[:1] != ("extends",)}
     merged = deep_merge(merged, data, merged_marks, marks)
     if () in marks:  # problems about the recipe as a whole point at the file that was asked for
         merged_marks[()] = marks[()]
     return merged, merged_marks
+
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
+
+
+def _real_path(file: FilePath) -> FilePath:
+    try:
+        return file.resolve()
+    except (OSError, RuntimeError, ValueError):  # a symbolic link loop: reading it will say so
+        return file.absolute()
+
+
+def _base_file(child: FilePath, name: str, where: Location | None) -> FilePath:
+    """The file `extends: name` in `child` refers to, once it passes the rules above."""
+    def refuse(message: str):
+        return RecipeError([Problem(("extends",), message, where)])
+
+    shown = printable(name)
+    if FilePath(name).is_absolute() or name.startswith("~"):
+        raise refuse(f"expected a path relative to this recipe's folder (bases move with the recipes "
+                     f"that extend them). Received: '{shown}'")
+    if not name.lower().endswith(RECIPE_SUFFIXES):
+        raise refuse(f"expected a .yaml or .yml recipe file. Received: '{shown}'")
+    path = child.parent / name
+    if not path.exists() and not path.is_symlink():
+        raise refuse(f"extended recipe not found: {path}")
+    if not str(_real_path(path)).lower().endswith(RECIPE_SUFFIXES):
+        raise refuse(f"{path} is a link to a file that is not a .yaml or .yml recipe")
+    return path
+
+
+def _check_is_recipe(data: Any, marks: Marks, file: FilePath, where: Location | None) -> None:
+    """A base that is not a recipe (a YAML file of secrets, say) is refused by name, its content unechoed.
+
+    Top-level keys that are not recipe sections make it "not a recipe", unless each is a near miss of
+    one (`trian:`), which validation then names with its "did you mean".
+    """
+    import difflib
+
+    from pipeline.recipe.schema import Recipe
+
+    sections = [*Recipe.model_fields, "extends"]
+    if data is None:
+        return
+    if isinstance(data, dict):
+        strangers = [k for k in data if k not in sections]
+        if all(isinstance(k, str) and difflib.get_close_matches(k, sections, 1, 0.6) for k in strangers):
+            return
+        first = marks.get((strangers[0],))
+        found = (f"{len(strangers)} top-level key{'s' if len(strangers) > 1 else ''} that are not recipe sections"
+                 f" (the first at line {first.line})" if first else "top-level keys that are not recipe sections")
+    else:
+        found = f"a {type(data).__name__} at the top"
+    raise RecipeError([Problem(("extends",), f"{file} is not a recipe: it has {found}. Expected a mapping of "
+                               f"{', '.join(sections[:-1])}", where)])
 
 
 _PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
@@ -135,35 +203,48 @@ def parse_key_path(text: str) -> Path:
     return tuple(parts)
 
 
-def apply_override(data: dict, marks: Marks, assignment: str) -> None:
-    """Apply one `key.path=value`; the value is parsed as YAML, so `0.1`, `[1, 2]`, `null` work."""
-    where = Location(f"--set {assignment}")
+def apply_override(data: dict, marks: Marks, assignment: str, budget: Budget | None = None) -> None:
+    """Apply one `key.path=value`; the value is parsed as YAML, so `0.1`, `[1, 2]`, `null` work.
+
+    The value goes through the recipe loader (same limits and types); every problem, including one
+    in a mapping the override creates, points at `--set key.path=value`.
+    """
+    where = Location(f"--set {printable(assignment)}")
+
+    def refuse(message: str, at: Path = ()):
+        return RecipeError([Problem(at, message, where)])
+
+    check_text(assignment, where.source)
     key, sep, raw = assignment.partition("=")
     try:
         if not sep:
             raise ValueError(assignment)
         path = parse_key_path(key.strip())
     except ValueError:
-        raise RecipeError([Problem((), "expected an override like 'train.epochs=5' or "
-                                   f"'model.layers[2].rate=0.3'. Received: {assignment!r}", where)]) from None
-    value, _ = parse_yaml(raw, where.source, path) if raw.strip() else (None, {})
+        raise refuse("expected an override like 'train.epochs=5' or "
+                     f"'model.layers[2].rate=0.3'. Received: '{printable(assignment)}'") from None
+    if len(path) > MAX_DEPTH:
+        raise refuse(f"expected a key path of at most {MAX_DEPTH} parts. Received: {len(path)}")
+    if path[0] == "extends":
+        raise refuse("extends cannot be overridden: it is read while the recipe file loads", path)
+    if len(raw) > max_bytes():
+        raise refuse(f"the value is longer than the recipe size limit of {max_bytes():,} bytes", path)
+    value, _ = parse_yaml(raw, where.source, path, budget) if raw.strip() else (None, {})
     node: Any = data
-    for i, part in enumerate(path[:-1]):
-        nxt = path[i + 1]
-        if isinstance(node, dict):
-            if part not in node or node[part] is None:
-                node[part] = [] if isinstance(nxt, int) else {}
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
-            node = node[part]
+    written: list = []  # the path with list indexes counted from the front, as problems name them
+    for i, part in enumerate(path):
+        last = i == len(path) - 1
+        if isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
+            part = part % len(node)
+        elif not isinstance(node, dict) or (last and isinstance(part, int)):
+            raise refuse(f"cannot set '{printable(key)}': no such item", path[:i + 1])
+        written.append(part)
+        if last:
+            node[part] = value
         else:
-            raise RecipeError([Problem(path[:i + 1], f"cannot set '{key}': no such item", where)])
-    last = path[-1]
-    if isinstance(node, dict) and not isinstance(last, int):
-        node[last] = value
-    elif isinstance(node, list) and isinstance(last, int) and -len(node) <= last < len(node):
-        node[last] = value
-    else:
-        raise RecipeError([Problem(path, f"cannot set '{key}': no such item", where)])
-    _drop_marks_under(marks, path)
-    marks[path] = where
+            if isinstance(node, dict) and node.get(part) is None:
+                node[part] = [] if isinstance(path[i + 1], int) else {}
+                marks[tuple(written)] = where  # a mapping the override creates is located at it
+            node = node[part]
+    _drop_marks_under(marks, tuple(written))
+    marks[tuple(written)] = where

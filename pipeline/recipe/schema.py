@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipeline.diagnostics.settings import Diagnostics
 from pipeline.recipe.performance import AutoOrBool, AutoOrPositiveInt, Device, Distribution, Precision
 from pipeline.recipe.transfer_schema import TTA, Freezing, InitFrom, Unfreeze
 from pipeline.tasks import Task
+from pipeline.values import Name, NonNegativeInt, NotBool, PositiveFloat, PositiveInt, Seed
 
 Spec = Union[str, dict[str, Any]]
 Backend = Literal["jax", "tensorflow", "torch"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict like the component arguments: `epochs: true` or `batch_size: 1.5` is refused, not rounded."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Split(Section):
@@ -26,7 +28,7 @@ class Split(Section):
     val: float = Field(0.1, gt=0, lt=1)
     test: float = Field(0.2, gt=0, lt=1)  # used only when the dataset has no test split of its own
     stratify: bool = True
-    seed: int | None = None  # defaults to the recipe's seed
+    seed: Seed | None = None  # defaults to the recipe's seed
     # k-fold cross-validation (pipeline/kfold.py): k runs, each validating on one held-out fold
     # instead of `val`; `fold` alone trains that one fold (what each fold's logged recipe says).
     kfold: int | None = Field(None, ge=2)
@@ -46,7 +48,7 @@ class Split(Section):
 class Imbalance(Section):
     """How training counters class imbalance (`pipeline/data/imbalance.py`): one of the two."""
 
-    class_weight: Literal["balanced"] | dict[int, PositiveFloat] | None = None  # balanced: n / (k n_c)
+    class_weight: Literal["balanced"] | dict[NonNegativeInt, PositiveFloat] | None = None  # balanced: n / (k n_c)
     oversample: bool = False  # draw every class equally often in each training epoch
 
     @model_validator(mode="after")
@@ -90,7 +92,7 @@ class Train(Section):
     jit_compile: AutoOrBool = "auto"  # XLA; auto: Keras' choice (on for JAX and TensorFlow)
     precision: Precision = "float32"  # mixed_*: Keras dtype policy, output layers kept in float32
     device: Device = "auto"  # auto: the accelerator when there is one, else the CPU
-    verbose: Literal[0, 1, 2] = 2
+    verbose: Annotated[Literal[0, 1, 2], NotBool] = 2
     # The linear scaling rule (Goyal et al. 2017): the optimizer's learning rate is meant for this
     # batch size, and is multiplied by batch_size / scale_lr_with_batch (e.g. 256).
     scale_lr_with_batch: PositiveInt | None = None
@@ -100,16 +102,16 @@ class Train(Section):
 
 
 class Track(Section):
-    experiment: str = "default"
-    run_name: str | None = None
+    experiment: Name = "default"  # names become folder names (the experiment's artifacts): never paths
+    run_name: Name | None = None
     tags: dict[str, str] = {}
     log_model: bool = True
 
 
 class Recipe(Section):
-    name: str | None = None
+    name: Name | None = None  # also the default search folder, tuning/<name>
     description: str | None = None
-    seed: int = 42
+    seed: Seed = 42
     task: Task = "classification"  # regression: float targets, regression losses and metrics
     backend: Backend | None = None  # resolved from KERAS_BACKEND, else the default, when absent
     data: Data

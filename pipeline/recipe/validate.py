@@ -12,10 +12,11 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline import registries
 from pipeline.components import Checked, _hints, check, check_value, parameters
-from pipeline.errors import Path, Problem, did_you_mean, unknown_key
+from pipeline.errors import Path, Problem, did_you_mean, printable, unknown_key
 from pipeline.recipe.lint import lint
 from pipeline.recipe.schema import Recipe, Train
 from pipeline.search.space import search_problems
+from pipeline.values import Expected
 
 INPUT = "input"  # the name by which graph layers refer to the model input
 LAYER_KEYS = ("inputs",)  # builder keys in a layer spec that are not factory arguments
@@ -50,25 +51,71 @@ class Plan:
     mix: Checked | None = None
 
 
-def _schema_problems(exc: ValidationError) -> list[Problem]:
+def _schema_problems(exc: ValidationError, data: Any) -> list[Problem]:
     problems: dict[Path, Problem] = {}
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        if loc and loc[-1] in _SPEC_MEMBERS:
-            loc = loc[:-1]
+    errors = exc.errors()
+    located = [(err, _data_loc(tuple(err["loc"]), data, err["type"])) for err in errors]
+    # Of a union's members, report the one the value was meant for (a mapping is never 'all'), and one
+    # error when none fits.
+    wrong = [len(loc) < len(err["loc"]) and _wrong_member(err) for err, loc in located]
+    meant = {loc for (err, loc), w in zip(located, wrong) if not w}
+    for (err, loc), w in zip(located, wrong):
+        raw_loc = tuple(err["loc"])
+        if w and any(m[:len(loc)] == loc for m in meant):
+            continue
+        if raw_loc and raw_loc[-1] in _SPEC_MEMBERS:
             message = (f"expected a component name or a mapping with a 'type' key. "
-                       f"Received: {err['input']!r}")
+                       f"Received: {_shown(err['input'])}")
         elif err["type"] == "extra_forbidden":
-            fields = _fields_at(loc[:-1])
-            message = unknown_key(loc[-1], fields)
+            message = unknown_key(loc[-1], _fields_at(loc[:-1]))
         elif err["type"] == "missing":
             message = "missing required key"
+        elif err["msg"].startswith("Keys should be strings"):
+            message = f"expected a name as a key. Received: {_shown(err['input'])}"
+        elif err["type"] in ("model_type", "dict_type"):
+            message = f"expected a mapping. Received: {_shown(err['input'])}"
+        elif isinstance(err.get("ctx", {}).get("error"), Expected):  # a range of pipeline.values
+            message = f"expected {err['ctx']['error']}. Received: {_shown(err['input'])}"
         else:
             msg = err["msg"].removeprefix("Value error, ").rstrip(".")
-            got = "" if isinstance(err["input"], dict) or "Received" in msg else f". Received: {err['input']!r}"
+            got = "" if isinstance(err["input"], dict) or "Received" in msg else f". Received: {_shown(err['input'])}"
             message = f"{msg[0].lower()}{msg[1:]}{got}"
         problems.setdefault(loc, Problem(loc, message))
     return list(problems.values())
+
+
+def _shown(value: Any) -> str:
+    return printable(repr(value))
+
+
+def _listed(names: list[str], limit: int = 20) -> str:
+    """'a, b, c' for messages, cut after `limit` names (a model may have thousands of layers)."""
+    shown = ", ".join(printable(n, 40) for n in names[:limit])
+    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _data_loc(loc: Path, data: Any, error_type: str) -> Path:
+    """pydantic's error location as a path into the recipe: union members' names
+    (`function-after[_one_rule(), Freeze]`, `literal['all']`) are not keys, so they are left out."""
+    out: list = []
+    node = data
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif not (i == len(loc) - 1 and error_type == "missing"):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _wrong_member(err: dict) -> bool:
+    """An error of a union member of another kind than the value: a literal for a mapping or a
+    list, a section (a model) for a string or a number."""
+    value = err["input"]
+    return (err["type"] == "literal_error" and isinstance(value, (dict, list))) or \
+        (err["type"] in ("model_type", "dict_type") and not isinstance(value, dict))
 
 
 def _fields_at(loc: Path) -> list[str]:
@@ -79,8 +126,10 @@ def _fields_at(loc: Path) -> list[str]:
     for part in loc:
         if isinstance(part, int):
             continue
-        annotation = model.model_fields[part].annotation
-        candidates = [annotation, *typing.get_args(annotation)]
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return []
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
         if model is None:
             return []
@@ -109,7 +158,7 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         recipe = None
-        problems.extend(_schema_problems(exc))
+        problems.extend(_schema_problems(exc, data))
     n_schema = len(problems)
     schema_paths = {p.path for p in problems}
     R = registries
@@ -125,7 +174,8 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
     source = one(R.datasets, "data", "source")
     preprocess = each(R.preprocessors, "data", "preprocess")
     mix = one(R.mixers, "data", "mix")
-    layers, outputs = _plan_model(_section(data, "model") or {}, problems)
+    model = _section(data, "model")
+    layers, outputs = _plan_model(model if isinstance(model, dict) else {}, problems)
     optimizer = one(R.optimizers, "train", "optimizer", default=Train.model_fields["optimizer"].default)
     schedule = one(R.schedules, "train", "schedule")
     loss = one(R.losses, "train", "loss")
@@ -162,14 +212,15 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
     layer_specs = [s if isinstance(s, dict) else {} for s in _items(model.get("layers"))]
     plans: list[LayerPlan] = []
     known = [INPUT]
+    known_set = {INPUT}  # `known` in order for messages, this for lookups (recipes may have many layers)
     used_defaults: set[str] = set()
     reported: set[tuple] = set()
     for i, spec in enumerate(layer_specs):
         path = ("model", "layers", i)
         checked = check(registries.layers, spec, path, problems, reserved=LAYER_KEYS)
         name = spec.get("name") if isinstance(spec.get("name"), str) else f"layer_{i}"
-        if name in known:
-            problems.append(Problem(path + ("name",), f"duplicate layer name '{name}'"))
+        if name in known_set:
+            problems.append(Problem(path + ("name",), f"duplicate layer name '{printable(name)}'"))
             name = f"{name}#{i}"  # keep checking the rest without listing the name twice
         inputs = spec.get("inputs", [known[-1]])
         if isinstance(inputs, str):
@@ -178,15 +229,17 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
             problems.append(Problem(path + ("inputs",), f"expected a list of layer names. Received: {inputs!r}"))
             inputs = []
         for j, ref in enumerate(inputs):
-            if ref not in known:
+            if ref not in known_set:
                 hint = did_you_mean(ref, known)
-                problems.append(Problem(path + ("inputs", j), f"unknown input '{ref}' (a layer can read "
-                                        f"only '{INPUT}' or earlier named layers){hint} Known: {', '.join(known)}"))
+                problems.append(Problem(path + ("inputs", j), f"unknown input '{printable(ref)}' (a layer can read "
+                                        f"only '{INPUT}' or earlier named layers){hint} Known: {_listed(known)}"))
         known.append(name)
+        known_set.add(name)
         if checked is None:
             continue
+        accepts = parameters(checked.entry)
         for key, value in defaults.items():
-            if key in parameters(checked.entry) and key not in spec:
+            if key in accepts and key not in spec:
                 used_defaults.add(key)
                 found: list[Problem] = []
                 checked.kwargs[key] = check_value(_hints(checked.entry.factory).get(key, Any), value,
@@ -197,14 +250,15 @@ def _plan_model(model: dict, problems: list[Problem]) -> tuple[list[LayerPlan], 
                         problems.append(p)
         plans.append(LayerPlan(name, inputs, checked, path))
     accepted = sorted({arg for plan in plans for arg in parameters(plan.layer.entry)} - {"name"})
-    for key in defaults:
+    for key in defaults if plans and len(plans) == len(_items(model.get("layers"))) else ():  # else moot
         if key not in used_defaults and not any(key in s for s in layer_specs):
             hint = did_you_mean(key, accepted, otherwise="")
             problems.append(Problem(("model", "defaults", key), f"no layer in this model accepts "
                                     f"'{key}', so the default would be ignored{hint}"))
     outputs = model.get("outputs") if isinstance(model.get("outputs"), list) else known[-1:] if len(known) > 1 else []
     for j, ref in enumerate(outputs):
-        if ref not in known[1:]:
-            problems.append(Problem(("model", "outputs", j), f"unknown layer '{ref}'. Known: {', '.join(known[1:])}"))
+        if not isinstance(ref, str) or ref not in known_set or ref == INPUT:
+            problems.append(Problem(("model", "outputs", j), f"unknown layer '{printable(str(ref))}'. "
+                                                             f"Known: {_listed(known[1:])}"))
     return plans, outputs
 

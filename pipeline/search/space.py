@@ -12,16 +12,28 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.errors import Path, Problem, did_you_mean, format_path, unknown_key
+from pipeline.errors import Path, Problem, did_you_mean, format_path, printable, unknown_key
+from pipeline.values import PositiveInt, Seed
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 SPACE = ("search", "space")
+MAX_PROBES = 256  # values `validate` checks by planning the recipe they give (~2-10 ms each)...
+MAX_PROBE_WORK = 50_000  # ...and probes x recipe values: about 3 s of planning at most
+
+
+def _size(tree: Any) -> int:
+    """Values in a recipe tree (keys, items, scalars), what planning it costs in proportion to."""
+    if isinstance(tree, dict):
+        return 1 + sum(1 + _size(v) for v in tree.values())
+    if isinstance(tree, list):
+        return 1 + sum(_size(v) for v in tree)
+    return 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Stage(_Strict):
@@ -42,7 +54,7 @@ class SearchSettings(_Strict):
     direction: Literal["max", "min"] | None = None  # default: min for losses and errors (MINIMIZED), else max
     max_trials: PositiveInt = 10
     executions_per_trial: PositiveInt = 1
-    seed: int | None = None  # defaults to the recipe's seed
+    seed: Seed | None = None  # defaults to the recipe's seed
     abort_factor: float = Field(3.0, gt=1)  # a trial whose loss exceeds this x its first loss stops
     hyperband_factor: int = Field(3, ge=2)
     space: dict[str, dict[str, Any]] = Field(min_length=1)
@@ -233,8 +245,9 @@ def parse_space(space: dict) -> tuple[list[Dimension], list[Problem]]:
         if parent is None or parent.kind != "choice":
             problems.append(Problem(at, f"a condition must name a 'choice' entry of the space. "
                                         f"Choices: {', '.join(d.name for d in dims if d.kind == 'choice') or 'none'}"))
-        elif not set(dim.when[1]) <= set(parent.values):
-            problems.append(Problem(at, f"{list(dim.when[1])!r} are not all among the choices {list(parent.values)!r}"))
+        elif not all(value in parent.values for value in dim.when[1]):  # values may be unhashable
+            problems.append(Problem(at, f"{printable(repr(list(dim.when[1])))} are not all among the choices "
+                                        f"{printable(repr(list(parent.values)))}"))
         elif parent.when is not None:
             problems.append(Problem(at, "conditions can be one level deep only"))
     return dims, problems
@@ -262,6 +275,11 @@ def search_problems(data: dict) -> list[Problem]:
                 problems.append(Problem((*SPACE, dim.name), "a grid needs a finite set of values: give "
                                         "uniform ranges a 'step', or use choice"))
     base = {k: v for k, v in data.items() if k != "search"}
+    probes, size = sum(len(d.probes()) for d in dims), _size(base)
+    if probes > MAX_PROBES or probes * size > MAX_PROBE_WORK:  # each probe plans the whole recipe
+        return problems + [Problem(SPACE, f"expected at most {min(MAX_PROBES, MAX_PROBE_WORK // size)} values to "
+                                          f"check for this recipe of {size} values (each choice, and the two ends "
+                                          f"of each range). Received: {probes} in {len(dims)} dimensions")]
     by_name = {d.name: d for d in dims}
     for dim in dims:
         missing = _unknown_path(base, dim.keys)

@@ -3,51 +3,67 @@
 from __future__ import annotations
 
 from pipeline.data import Dataset
+from pipeline.errors import SOURCE
 from pipeline.registries import datasets
+from pipeline.values import DataFile
 
 
 @datasets.register("npz")
-def npz(path: str, x_key: str = "x", y_key: str = "y", x_test_key: str = "x_test",
+def npz(path: DataFile, x_key: str = "x", y_key: str = "y", x_test_key: str = "x_test",
         y_test_key: str = "y_test"):
     """Features and labels from an .npz file (path relative to the working directory); x_test/y_test are kept as the test split when present."""
     from pathlib import Path
 
     import numpy as np
 
+    from pipeline.errors import DataError, did_you_mean
+
     file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"npz dataset not found: {file.resolve()}")
+    _check_magic(file, (b"PK\x03\x04", b"PK\x05\x06"), "a NumPy .npz archive (a zip file of arrays)", "path")
     with np.load(file, allow_pickle=False) as arrays:  # no pickles: an .npz must not run code
-        missing = [k for k in (x_key, y_key) if k not in arrays]
-        if missing:
-            raise KeyError(f"Expected arrays {missing} in {file}. Received keys: {sorted(arrays.files)}")
+        for key, arg in ((x_key, "x_key"), (y_key, "y_key")):
+            if key not in arrays:
+                raise DataError(f"no array '{key}' in {file}{did_you_mean(key, arrays.files, '.')} "
+                                f"Arrays: {', '.join(sorted(arrays.files)[:10]) or '(none)'}", SOURCE + (arg,))
         has_test = x_test_key in arrays and y_test_key in arrays
         if not has_test and (x_test_key in arrays or y_test_key in arrays):
-            raise KeyError(f"Expected both {x_test_key!r} and {y_test_key!r} in {file}, or neither. "
-                           f"Received keys: {sorted(arrays.files)}")
+            raise DataError(f"expected both {x_test_key!r} and {y_test_key!r} in {file}, or neither. "
+                            f"Received arrays: {', '.join(sorted(arrays.files)[:10])}", SOURCE + ("path",))
         y = arrays[y_key]
-        num_classes = int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
+        num_classes = int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and len(y) else None
         return Dataset(arrays[x_key], y, arrays[x_test_key] if has_test else None,
                        arrays[y_test_key] if has_test else None, num_classes=num_classes, name=file.stem)
 
 
+def _check_magic(file, magics: tuple[bytes, ...], what: str, argument: str) -> None:
+    """Refuse a file that does not start like `what` (a text file given as .npz), before NumPy guesses."""
+    from pipeline.errors import DataError
+
+    with open(file, "rb") as handle:
+        head = handle.read(8)
+    if not head.startswith(magics):
+        looks = "empty" if not head else "text" if all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "other data"
+        raise DataError(f"{file} is not {what}: it is {looks}", SOURCE + (argument,))
+
+
 @datasets.register("npy")
-def npy(x_path: str, y_path: str, x_test_path: str | None = None, y_test_path: str | None = None):
+def npy(x_path: DataFile, y_path: DataFile, x_test_path: DataFile | None = None,
+        y_test_path: DataFile | None = None):
     """Features and labels from two .npy files (x_test_path/y_test_path: an optional test split, kept as the test set)."""
     from pathlib import Path
 
     import numpy as np
 
-    def read(path: str):
+    def read(path: str, argument: str):
         file = Path(path)
-        if not file.is_file():
-            raise FileNotFoundError(f"npy array not found: {file.resolve()}")
+        _check_magic(file, (b"\x93NUMPY",), "a NumPy .npy array", argument)
         return np.load(file, allow_pickle=False)  # no pickles: an .npy must not run code
 
     if (x_test_path is None) != (y_test_path is None):
         raise ValueError(f"Expected both x_test_path and y_test_path, or neither. "
                          f"Received: x_test_path={x_test_path!r}, y_test_path={y_test_path!r}")
-    y = read(y_path)
-    num_classes = int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) else None
-    return Dataset(read(x_path), y, read(x_test_path) if x_test_path else None,
-                   read(y_test_path) if y_test_path else None, num_classes=num_classes, name=Path(x_path).stem)
+    y = read(y_path, "y_path")
+    num_classes = int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and len(y) else None
+    return Dataset(read(x_path, "x_path"), y, read(x_test_path, "x_test_path") if x_test_path else None,
+                   read(y_test_path, "y_test_path") if y_test_path else None, num_classes=num_classes,
+                   name=Path(x_path).stem)

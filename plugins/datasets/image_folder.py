@@ -6,11 +6,13 @@ from typing import Literal
 
 from pipeline.data import Dataset
 from pipeline.registries import datasets
+from pipeline.values import DataFolder, NonNegativeInt, PositiveInt
 
 
 @datasets.register("image_folder")
-def image_folder(root: str, image_size: tuple[int, int] = (32, 32), color: Literal["rgb", "grayscale"] = "rgb",
-                 scale: bool = True, test_root: str | None = None, workers: int = 0):
+def image_folder(root: DataFolder, image_size: tuple[PositiveInt, PositiveInt] = (32, 32),
+                 color: Literal["rgb", "grayscale"] = "rgb", scale: bool = True, test_root: DataFolder | None = None,
+                 workers: NonNegativeInt = 0):
     """Images from root/<class>/*, resized to image_size (height, width), RGB or grayscale; unreadable files skipped with one warning."""
     from pipeline.data.image_folder import load_images, scan
     from pipeline.errors import Problem, RecipeError

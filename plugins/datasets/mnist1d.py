@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pipeline.data import Dataset
 from pipeline.registries import datasets
+from pipeline.values import Fraction, PositiveInt, Seed
 
 
 @datasets.register("mnist1d")
-def mnist1d(num_samples: int = 5000, train_split: float = 0.8, seed: int = 42, channels_last: bool = True):
+def mnist1d(num_samples: PositiveInt = 5000, train_split: Fraction = 0.8, seed: Seed = 42, channels_last: bool = True):
     """1-D digits, 40 steps, 10 classes (default: 4000 train / 1000 test), with its own test split."""
     import numpy as np
     from mnist1d.data import get_dataset_args, make_dataset

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pipeline.data import Dataset
 from pipeline.registries import datasets
+from pipeline.values import NonNegativeFloat, NonNegativeInt, PositiveInt, Seed
 
 SHAPES = ("circle", "square", "triangle", "diamond", "cross", "ring")
 
@@ -61,8 +62,9 @@ def _check(classes: list[str]) -> tuple[str, ...]:
 
 
 @datasets.register("shapes")
-def shapes(num_samples: int = 2000, num_test: int = 500, size: int = 32,
-           classes: list[str] = ["circle", "square", "triangle"], noise: float = 0.1, seed: int = 0):  # noqa: B006
+def shapes(num_samples: PositiveInt = 2000, num_test: NonNegativeInt = 500, size: PositiveInt = 32,
+           classes: list[str] = ["circle", "square", "triangle"],  # noqa: B006
+           noise: NonNegativeFloat = 0.1, seed: Seed = 0):
     """Generated size x size x 3 images of one coloured shape each, labelled by kind (circle, square, triangle, diamond, cross, ring); own test split.
 
     Args:
@@ -83,8 +85,8 @@ def shapes(num_samples: int = 2000, num_test: int = 500, size: int = 32,
 
 
 @datasets.register("shapes_segmentation")
-def shapes_segmentation(num_samples: int = 1000, num_test: int = 200, size: int = 32, noise: float = 0.1,
-                        seed: int = 0):
+def shapes_segmentation(num_samples: PositiveInt = 1000, num_test: NonNegativeInt = 200, size: PositiveInt = 32,
+                        noise: NonNegativeFloat = 0.1, seed: Seed = 0):
     """Generated size x size x 3 images of one coloured shape each; the label is its size x size x 1 foreground mask (0/1); own test split."""
     import numpy as np
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pipeline.data import Dataset
 from pipeline.registries import datasets
+from pipeline.values import NonNegativeInt, PositiveInt, Seed
 
 
 @datasets.register("synthetic")
-def synthetic(shape: list[int], classes: int = 10, size: int = 1000, test_size: int = 0, seed: int = 0):
+def synthetic(shape: list[PositiveInt], classes: PositiveInt = 10, size: PositiveInt = 1000,
+              test_size: NonNegativeInt = 0, seed: Seed = 0):
     """Standard-normal float32 inputs of `shape` and uniform integer labels; the same seed gives the same arrays; test_size > 0 adds its own test split.
 
     Args:

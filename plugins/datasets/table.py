@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from annotated_types import MaxLen, MinLen
+
 from pipeline.data import Dataset
 from pipeline.registries import datasets
+from pipeline.values import DataFile
+
+Character = Annotated[str, MinLen(1), MaxLen(1)]
 
 
 @datasets.register("csv")
-def csv(file: str, label_column: str | int | list[str | int] = -1, header: bool | None = None, delimiter: str = ",",
-        test_file: str | None = None):
+def csv(file: DataFile, label_column: str | int | list[str | int] = -1, header: bool | None = None,
+        delimiter: Character = ",", test_file: DataFile | None = None):
     """Numeric features and a label column (name or index; a list: several regression targets) from a CSV file (test_file: its own test split); string labels become class indices (logged as data.label_map)."""
     from pipeline.data.table import read_table
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pipeline.registries import layers
+from pipeline.values import NonNegativeInt, Seed
 
 FillMode = Literal["constant", "reflect", "wrap", "nearest"]
 Interpolation = Literal["nearest", "bilinear"]
@@ -32,7 +33,7 @@ def _listed(value):
 # -- geometry: Keras layers ----------------------------------------------------------------------------
 @layers.register("random_flip")
 def random_flip(mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal",
-                seed: int | None = None, name: str | None = None):
+                seed: Seed | None = None, name: str | None = None):
     """Flips images left-right (and/or up-down) with probability 1/2 each, in training only."""
     import keras
 
@@ -41,7 +42,7 @@ def random_flip(mode: Literal["horizontal", "vertical", "horizontal_and_vertical
 
 @layers.register("random_translation")
 def random_translation(height_factor: float = 0.1, width_factor: float = 0.1, fill_mode: FillMode = "constant",
-                       interpolation: Interpolation = "bilinear", seed: int | None = None, name: str | None = None):
+                       interpolation: Interpolation = "bilinear", seed: Seed | None = None, name: str | None = None):
     """Shifts images by up to a fraction of their height/width, in training only (Keras RandomTranslation)."""
     import keras
 
@@ -51,7 +52,7 @@ def random_translation(height_factor: float = 0.1, width_factor: float = 0.1, fi
 
 @layers.register("random_rotation")
 def random_rotation(factor: float = 0.05, fill_mode: FillMode = "constant", interpolation: Interpolation = "bilinear",
-                    seed: int | None = None, name: str | None = None):
+                    seed: Seed | None = None, name: str | None = None):
     """Rotates images by up to ±factor of a full turn (0.05 = ±18°), in training only (Keras RandomRotation)."""
     import keras
 
@@ -61,7 +62,7 @@ def random_rotation(factor: float = 0.05, fill_mode: FillMode = "constant", inte
 
 @layers.register("random_zoom")
 def random_zoom(height_factor: float = 0.1, width_factor: float | None = None, fill_mode: FillMode = "constant",
-                interpolation: Interpolation = "bilinear", seed: int | None = None, name: str | None = None):
+                interpolation: Interpolation = "bilinear", seed: Seed | None = None, name: str | None = None):
     """Zooms images in or out by up to a fraction (width follows height when unset), in training only (Keras RandomZoom)."""
     import keras
 
@@ -71,7 +72,7 @@ def random_zoom(height_factor: float = 0.1, width_factor: float | None = None, f
 
 # -- geometry: written here ----------------------------------------------------------------------------
 @layers.register("random_crop")
-def random_crop(padding: int = 4, seed: int | None = None, name: str | None = None):
+def random_crop(padding: NonNegativeInt = 4, seed: Seed | None = None, name: str | None = None):
     """Pads by `padding` zeros and crops a random window of the input size (= a random integer shift), in training only."""
     from plugins.layers.augmentation_keras import RandomShift
 
@@ -79,8 +80,8 @@ def random_crop(padding: int = 4, seed: int | None = None, name: str | None = No
 
 
 @layers.register("random_shift")
-def random_shift(max_shift: int = 4, fill: Literal["constant", "wrap"] = "constant", seed: int | None = None,
-                 name: str | None = None):
+def random_shift(max_shift: NonNegativeInt = 4, fill: Literal["constant", "wrap"] = "constant",
+                 seed: Seed | None = None, name: str | None = None):
     """Shifts sequences (or images) by a random whole number of steps in [-max_shift, max_shift], zero-filled or wrapped, in training only."""
     from plugins.layers.augmentation_keras import RandomShift
 
@@ -88,7 +89,7 @@ def random_shift(max_shift: int = 4, fill: Literal["constant", "wrap"] = "consta
 
 
 @layers.register("random_time_scale", aliases=("random_scale",))
-def random_time_scale(factor: float = 0.2, seed: int | None = None, name: str | None = None):
+def random_time_scale(factor: float = 0.2, seed: Seed | None = None, name: str | None = None):
     """Stretches sequences in time about their centre by a random factor in [1-factor, 1+factor] (linear interpolation), in training only."""
     from plugins.layers.augmentation_keras import RandomTimeScale
 
@@ -98,7 +99,7 @@ def random_time_scale(factor: float = 0.2, seed: int | None = None, name: str | 
 @layers.register("random_affine")
 def random_affine(rotation: float = 0.05, translation: float = 0.1, scale: float = 0.1, shear: float = 0.05,
                   fill_mode: FillMode = "constant", interpolation: Interpolation = "bilinear",
-                  seed: int | None = None, name: str | None = None):
+                  seed: Seed | None = None, name: str | None = None):
     """Random rotation, scale, shear and translation composed into one affine map (one resampling), in training only."""
     from plugins.layers.augmentation_keras import RandomAffine
 
@@ -108,7 +109,7 @@ def random_affine(rotation: float = 0.05, translation: float = 0.1, scale: float
 
 @layers.register("random_shear")
 def random_shear(shear: float = 0.05, fill_mode: FillMode = "constant", interpolation: Interpolation = "bilinear",
-                 seed: int | None = None, name: str | None = None):
+                 seed: Seed | None = None, name: str | None = None):
     """Shears images along x and y by angles up to ±shear of a full turn, in training only (`random_affine` with shear alone)."""
     # Not Keras' RandomShear: in Keras 3.15 its saved config does not reload (it stores the factor
     # as (-f, f), which its own constructor refuses), so a model holding it could not be loaded.
@@ -120,7 +121,7 @@ def random_shear(shear: float = 0.05, fill_mode: FillMode = "constant", interpol
 
 @layers.register("random_resized_crop")
 def random_resized_crop(scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (0.75, 1.3333),
-                        interpolation: Interpolation = "bilinear", seed: int | None = None, name: str | None = None):
+                        interpolation: Interpolation = "bilinear", seed: Seed | None = None, name: str | None = None):
     """Crops a random box (area fraction in `scale`, aspect ratio in `ratio`) and resizes it to the input size, in training only."""
     from plugins.layers.augmentation_keras import RandomResizedCrop
 
@@ -130,7 +131,7 @@ def random_resized_crop(scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[f
 # -- occlusion -----------------------------------------------------------------------------------------
 @layers.register("random_erasing", aliases=("cutout",))
 def random_erasing(factor: Factor = 1.0, scale: tuple[float, float] = (0.02, 0.33), fill_value: float | None = None,
-                   value_range: tuple[float, float] = (0.0, 255.0), seed: int | None = None, name: str | None = None):
+                   value_range: tuple[float, float] = (0.0, 255.0), seed: Seed | None = None, name: str | None = None):
     """Erases a random rectangle (size range `scale`) with probability `factor`; Gaussian-noise fill unless fill_value (cutout: 0), in training only (Keras RandomErasing)."""
     import keras
 
@@ -141,7 +142,7 @@ def random_erasing(factor: Factor = 1.0, scale: tuple[float, float] = (0.02, 0.3
 # -- colour --------------------------------------------------------------------------------------------
 @layers.register("random_brightness")
 def random_brightness(factor: Factor = 0.2, value_range: tuple[float, float] = (0.0, 255.0),
-                      seed: int | None = None, name: str | None = None):
+                      seed: Seed | None = None, name: str | None = None):
     """Adds a random offset of up to ±factor × the value range to each image, in training only (Keras RandomBrightness)."""
     import keras
 
@@ -150,7 +151,7 @@ def random_brightness(factor: Factor = 0.2, value_range: tuple[float, float] = (
 
 @layers.register("random_contrast")
 def random_contrast(factor: Factor = 0.2, value_range: tuple[float, float] = (0.0, 255.0),
-                    seed: int | None = None, name: str | None = None):
+                    seed: Seed | None = None, name: str | None = None):
     """Scales each image's deviation from its mean by a random factor in [1-factor, 1+factor], in training only (Keras RandomContrast)."""
     import keras
 
@@ -159,7 +160,7 @@ def random_contrast(factor: Factor = 0.2, value_range: tuple[float, float] = (0.
 
 @layers.register("random_saturation")
 def random_saturation(factor: Factor = (0.3, 0.7), value_range: tuple[float, float] = (0.0, 255.0),
-                      seed: int | None = None, name: str | None = None):
+                      seed: Seed | None = None, name: str | None = None):
     """Changes colour saturation by a factor drawn from `factor` (0.5 unchanged, 0 grey, 1 fully saturated), in training only (Keras RandomSaturation); RGB."""
     import keras
 
@@ -168,7 +169,7 @@ def random_saturation(factor: Factor = (0.3, 0.7), value_range: tuple[float, flo
 
 @layers.register("random_hue")
 def random_hue(factor: Factor = 0.1, value_range: tuple[float, float] = (0.0, 255.0),
-               seed: int | None = None, name: str | None = None):
+               seed: Seed | None = None, name: str | None = None):
     """Rotates the hue by a random amount drawn from [0, factor] (0 = unchanged), in training only (Keras RandomHue); RGB."""
     import keras
 
@@ -178,7 +179,7 @@ def random_hue(factor: Factor = 0.1, value_range: tuple[float, float] = (0.0, 25
 @layers.register("random_color_jitter", aliases=("color_jitter",))
 def random_color_jitter(brightness: Factor | None = 0.2, contrast: Factor | None = 0.2,
                         saturation: Factor | None = None, hue: Factor | None = None,
-                        value_range: tuple[float, float] = (0.0, 255.0), seed: int | None = None,
+                        value_range: tuple[float, float] = (0.0, 255.0), seed: Seed | None = None,
                         name: str | None = None):
     """Random brightness, contrast, saturation and hue in one layer (each skipped when None), in training only (Keras RandomColorJitter)."""
     import keras

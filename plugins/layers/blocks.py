@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pipeline.registries import Activation, Constraint, Initializer, Regularizer, layers
+from pipeline.values import PositiveInt
 from plugins.layers.normalization import Normalizer
 
 
 @layers.register("residual_block")
-def residual_block(filters: int, kernel_size: int = 3, strides: int = 1,
+def residual_block(filters: PositiveInt, kernel_size: PositiveInt = 3, strides: PositiveInt = 1,
                    normalizer: Normalizer | None = "batch_norm", activation: Activation = "relu",
                    kernel_initializer: Initializer = "he_normal",
                    kernel_regularizer: Regularizer | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pipeline.registries import Activation, Constraint, Initializer, Regularizer, layers
+from pipeline.values import PositiveInt, Size2D
 from plugins.layers.normalization import Normalizer, normalized
 
 Padding = Literal["valid", "same", "causal"]
@@ -27,8 +28,8 @@ def _conv(cls_name: str, filters, kernel_size, strides, padding, dilation_rate, 
 
 
 @layers.register("conv1d")
-def conv1d(filters: int, kernel_size: int, strides: int = 1, padding: Padding = "valid",
-           dilation_rate: int = 1, activation: Activation | None = None, use_bias: bool | None = None,
+def conv1d(filters: PositiveInt, kernel_size: PositiveInt, strides: PositiveInt = 1, padding: Padding = "valid",
+           dilation_rate: PositiveInt = 1, activation: Activation | None = None, use_bias: bool | None = None,
            kernel_initializer: Initializer = "glorot_uniform", bias_initializer: Initializer = "zeros",
            kernel_regularizer: Regularizer | None = None, bias_regularizer: Regularizer | None = None,
            kernel_constraint: Constraint | None = None, normalizer: Normalizer | None = None,
@@ -46,8 +47,8 @@ def conv1d(filters: int, kernel_size: int, strides: int = 1, padding: Padding = 
 
 
 @layers.register("conv2d")
-def conv2d(filters: int, kernel_size: int | tuple[int, int], strides: int | tuple[int, int] = 1,
-           padding: Literal["valid", "same"] = "valid", dilation_rate: int | tuple[int, int] = 1,
+def conv2d(filters: PositiveInt, kernel_size: Size2D, strides: Size2D = 1,
+           padding: Literal["valid", "same"] = "valid", dilation_rate: Size2D = 1,
            activation: Activation | None = None, use_bias: bool | None = None,
            kernel_initializer: Initializer = "glorot_uniform", bias_initializer: Initializer = "zeros",
            kernel_regularizer: Regularizer | None = None, bias_regularizer: Regularizer | None = None,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pipeline.registries import Activation, Constraint, Initializer, Regularizer, layers
+from pipeline.values import PositiveInt
 from plugins.layers.normalization import Normalizer, normalized
 
 
 @layers.register("dense")
-def dense(units: int, activation: Activation | None = None, use_bias: bool | None = None,
+def dense(units: PositiveInt, activation: Activation | None = None, use_bias: bool | None = None,
           kernel_initializer: Initializer = "glorot_uniform", bias_initializer: Initializer = "zeros",
           kernel_regularizer: Regularizer | None = None, bias_regularizer: Regularizer | None = None,
           kernel_constraint: Constraint | None = None, normalizer: Normalizer | None = None,

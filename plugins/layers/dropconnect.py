@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pipeline.registries import Activation, Constraint, Initializer, Regularizer, layers
+from pipeline.values import PositiveInt, Rate, Seed, Size2D
 from plugins.layers.normalization import Normalizer, normalized
 
 
@@ -25,7 +26,7 @@ def _dropconnect(cls_name, *args, activation, use_bias, normalizer, name, **kwar
 
 
 @layers.register("dropconnect_dense")
-def dropconnect_dense(units: int, rate: float = 0.5, seed: int | None = None,
+def dropconnect_dense(units: PositiveInt, rate: Rate = 0.5, seed: Seed | None = None,
                       activation: Activation | None = None, use_bias: bool | None = None,
                       kernel_initializer: Initializer = "glorot_uniform",
                       bias_initializer: Initializer = "zeros", kernel_regularizer: Regularizer | None = None,
@@ -49,9 +50,9 @@ def dropconnect_dense(units: int, rate: float = 0.5, seed: int | None = None,
 
 
 @layers.register("dropconnect_conv1d")
-def dropconnect_conv1d(filters: int, kernel_size: int, rate: float = 0.5, seed: int | None = None,
-                       strides: int = 1, padding: Literal["valid", "same", "causal"] = "valid",
-                       dilation_rate: int = 1, activation: Activation | None = None,
+def dropconnect_conv1d(filters: PositiveInt, kernel_size: PositiveInt, rate: Rate = 0.5, seed: Seed | None = None,
+                       strides: PositiveInt = 1, padding: Literal["valid", "same", "causal"] = "valid",
+                       dilation_rate: PositiveInt = 1, activation: Activation | None = None,
                        use_bias: bool | None = None, kernel_initializer: Initializer = "glorot_uniform",
                        bias_initializer: Initializer = "zeros", kernel_regularizer: Regularizer | None = None,
                        bias_regularizer: Regularizer | None = None, kernel_constraint: Constraint | None = None,
@@ -66,9 +67,9 @@ def dropconnect_conv1d(filters: int, kernel_size: int, rate: float = 0.5, seed: 
 
 
 @layers.register("dropconnect_conv2d")
-def dropconnect_conv2d(filters: int, kernel_size: int | tuple[int, int], rate: float = 0.5,
-                       seed: int | None = None, strides: int | tuple[int, int] = 1,
-                       padding: Literal["valid", "same"] = "valid", dilation_rate: int | tuple[int, int] = 1,
+def dropconnect_conv2d(filters: PositiveInt, kernel_size: Size2D, rate: Rate = 0.5,
+                       seed: Seed | None = None, strides: Size2D = 1,
+                       padding: Literal["valid", "same"] = "valid", dilation_rate: Size2D = 1,
                        activation: Activation | None = None, use_bias: bool | None = None,
                        kernel_initializer: Initializer = "glorot_uniform",
                        bias_initializer: Initializer = "zeros", kernel_regularizer: Regularizer | None = None,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pipeline.registries import Constraint, Initializer, Regularizer, layers
+from pipeline.values import PositiveInt
 
 
 @layers.register("maxout")
-def maxout(units: int, pieces: int = 2, use_bias: bool = True,
+def maxout(units: PositiveInt, pieces: PositiveInt = 2, use_bias: bool = True,
            kernel_initializer: Initializer = "glorot_uniform", bias_initializer: Initializer = "zeros",
            kernel_regularizer: Regularizer | None = None, bias_regularizer: Regularizer | None = None,
            kernel_constraint: Constraint | None = None, name: str | None = None):

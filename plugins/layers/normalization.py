@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from pipeline.registries import Ref, layers
+from pipeline.values import PositiveFloat, PositiveInt, Rate
 
 #: A `normalizer:` argument: a layer spec (`batch_norm` or `{type: group_norm, groups: 8}`), built
 #: before the factory runs. The recipe lint checks that it names a normalization layer, i.e. a
@@ -31,7 +32,7 @@ def normalizer(fn):
 
 @layers.register("batch_norm", aliases=("batch_normalization",))
 @normalizer
-def batch_norm(momentum: float = 0.99, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+def batch_norm(momentum: Rate = 0.99, epsilon: PositiveFloat = 1e-3, center: bool = True, scale: bool = True,
                name: str | None = None):
     """Batch norm: batch statistics in training, moving averages at inference; learned scale and shift."""
     import keras
@@ -42,7 +43,7 @@ def batch_norm(momentum: float = 0.99, epsilon: float = 1e-3, center: bool = Tru
 
 @layers.register("layer_norm", aliases=("layer_normalization",))
 @normalizer
-def layer_norm(axis: int | list[int] | None = None, epsilon: float = 1e-3, center: bool = True,
+def layer_norm(axis: int | list[int] | None = None, epsilon: PositiveFloat = 1e-3, center: bool = True,
                scale: bool = True, name: str | None = None):
     """Layer norm (Ba et al.): each example normalized by its own mean and variance; same at train and test.
 
@@ -67,7 +68,7 @@ def layer_norm(axis: int | list[int] | None = None, epsilon: float = 1e-3, cente
 
 @layers.register("group_norm", aliases=("group_normalization",))
 @normalizer
-def group_norm(groups: int = 32, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+def group_norm(groups: PositiveInt = 32, epsilon: PositiveFloat = 1e-3, center: bool = True, scale: bool = True,
                name: str | None = None):
     """Group norm (Wu & He): each example's channels split into `groups`, each normalized over its channels and space; batch-size independent."""
     import keras
@@ -78,7 +79,7 @@ def group_norm(groups: int = 32, epsilon: float = 1e-3, center: bool = True, sca
 
 @layers.register("instance_norm", aliases=("instance_normalization",))
 @normalizer
-def instance_norm(epsilon: float = 1e-3, center: bool = True, scale: bool = True, name: str | None = None):
+def instance_norm(epsilon: PositiveFloat = 1e-3, center: bool = True, scale: bool = True, name: str | None = None):
     """Instance norm (Ulyanov et al.): each example's channels normalized separately over space (group norm with one channel per group)."""
     import keras
 

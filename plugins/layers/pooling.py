@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pipeline.registries import layers
+from pipeline.values import PositiveInt, Size2D
 
 Padding = Literal["valid", "same"]
 
@@ -16,28 +17,28 @@ def _pool(cls_name: str, **kwargs):
 
 
 @layers.register("max_pool1d")
-def max_pool1d(pool_size: int = 2, strides: int | None = None, padding: Padding = "valid",
+def max_pool1d(pool_size: PositiveInt = 2, strides: PositiveInt | None = None, padding: Padding = "valid",
                name: str | None = None):
     """Max over windows of `pool_size` steps."""
     return _pool("MaxPooling1D", pool_size=pool_size, strides=strides, padding=padding, name=name)
 
 
 @layers.register("max_pool2d")
-def max_pool2d(pool_size: int | tuple[int, int] = 2, strides: int | tuple[int, int] | None = None,
+def max_pool2d(pool_size: Size2D = 2, strides: Size2D | None = None,
                padding: Padding = "valid", name: str | None = None):
     """Max over `pool_size` windows of an image."""
     return _pool("MaxPooling2D", pool_size=pool_size, strides=strides, padding=padding, name=name)
 
 
 @layers.register("avg_pool1d")
-def avg_pool1d(pool_size: int = 2, strides: int | None = None, padding: Padding = "valid",
+def avg_pool1d(pool_size: PositiveInt = 2, strides: PositiveInt | None = None, padding: Padding = "valid",
                name: str | None = None):
     """Mean over windows of `pool_size` steps."""
     return _pool("AveragePooling1D", pool_size=pool_size, strides=strides, padding=padding, name=name)
 
 
 @layers.register("avg_pool2d")
-def avg_pool2d(pool_size: int | tuple[int, int] = 2, strides: int | tuple[int, int] | None = None,
+def avg_pool2d(pool_size: Size2D = 2, strides: Size2D | None = None,
                padding: Padding = "valid", name: str | None = None):
     """Mean over `pool_size` windows of an image."""
     return _pool("AveragePooling2D", pool_size=pool_size, strides=strides, padding=padding, name=name)

@@ -6,10 +6,11 @@ All are active only in training (`model.fit`) and are the identity at inference.
 from __future__ import annotations
 
 from pipeline.registries import layers
+from pipeline.values import NonNegativeFloat, Rate, Seed
 
 
 @layers.register("dropout")
-def dropout(rate: float, seed: int | None = None, name: str | None = None):
+def dropout(rate: Rate, seed: Seed | None = None, name: str | None = None):
     """Inverted dropout: zeroes a fraction `rate` of activations and scales the rest by 1/(1-rate) in training; identity at inference."""
     import keras
 
@@ -17,7 +18,7 @@ def dropout(rate: float, seed: int | None = None, name: str | None = None):
 
 
 @layers.register("spatial_dropout1d")
-def spatial_dropout1d(rate: float, seed: int | None = None, name: str | None = None):
+def spatial_dropout1d(rate: Rate, seed: Seed | None = None, name: str | None = None):
     """Spatial dropout on (steps, channels): drops whole channels (neighbouring steps are correlated, so single values would leak back); inverted scaling."""
     import keras
 
@@ -25,7 +26,7 @@ def spatial_dropout1d(rate: float, seed: int | None = None, name: str | None = N
 
 
 @layers.register("spatial_dropout2d")
-def spatial_dropout2d(rate: float, seed: int | None = None, name: str | None = None):
+def spatial_dropout2d(rate: Rate, seed: Seed | None = None, name: str | None = None):
     """Spatial dropout on (height, width, channels): drops whole feature maps in training; inverted scaling, identity at inference."""
     import keras
 
@@ -33,7 +34,7 @@ def spatial_dropout2d(rate: float, seed: int | None = None, name: str | None = N
 
 
 @layers.register("gaussian_noise")
-def gaussian_noise(stddev: float, seed: int | None = None, name: str | None = None):
+def gaussian_noise(stddev: NonNegativeFloat, seed: Seed | None = None, name: str | None = None):
     """Adds zero-mean Gaussian noise of std `stddev` to activations in training; identity at inference."""
     import keras
 

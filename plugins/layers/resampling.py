@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Literal
 
 from pipeline.registries import Activation, Initializer, Regularizer, layers
+from pipeline.values import NonNegativeInt, PositiveInt, Size2D
 
 
 @layers.register("upsample2d", aliases=("upsampling2d",))
-def upsample2d(size: int | tuple[int, int] = 2, interpolation: Literal["nearest", "bilinear"] = "nearest",
+def upsample2d(size: Size2D = 2, interpolation: Literal["nearest", "bilinear"] = "nearest",
                name: str | None = None):
     """Repeats (nearest) or interpolates (bilinear) each pixel `size` times along height and width; no weights."""
     import keras
@@ -18,7 +19,7 @@ def upsample2d(size: int | tuple[int, int] = 2, interpolation: Literal["nearest"
 
 
 @layers.register("conv2d_transpose")
-def conv2d_transpose(filters: int, kernel_size: int | tuple[int, int], strides: int | tuple[int, int] = 1,
+def conv2d_transpose(filters: PositiveInt, kernel_size: Size2D, strides: Size2D = 1,
                      padding: Literal["valid", "same"] = "valid", activation: Activation | None = None,
                      use_bias: bool = True, kernel_initializer: Initializer = "glorot_uniform",
                      kernel_regularizer: Regularizer | None = None, name: str | None = None):
@@ -32,7 +33,7 @@ def conv2d_transpose(filters: int, kernel_size: int | tuple[int, int], strides: 
 
 
 @layers.register("zero_pad2d", aliases=("zero_padding2d",))
-def zero_pad2d(padding: int | tuple[int, int] = 1, name: str | None = None):
+def zero_pad2d(padding: NonNegativeInt | tuple[NonNegativeInt, NonNegativeInt] = 1, name: str | None = None):
     """Adds `padding` rows/columns of zeros on each side (the course's "pad P"); (h, w) pads each axis apart."""
     import keras
 
@@ -40,8 +41,8 @@ def zero_pad2d(padding: int | tuple[int, int] = 1, name: str | None = None):
 
 
 @layers.register("resize")
-def resize(height: int, width: int, interpolation: Literal["nearest", "bilinear", "bicubic"] = "bilinear",
-           name: str | None = None):
+def resize(height: PositiveInt, width: PositiveInt,
+           interpolation: Literal["nearest", "bilinear", "bicubic"] = "bilinear", name: str | None = None):
     """Resizes images to height x width (e.g. 8x8 digits to 32x32 for LeNet-5)."""
     import keras
 

@@ -9,6 +9,7 @@ encoder outputs to `unet_up` decoder steps by name. Classes in `stages_keras.py`
 from __future__ import annotations
 
 from pipeline.registries import Activation, Initializer, Regularizer, layers
+from pipeline.values import PositiveInt
 from plugins.layers.normalization import Normalizer
 
 
@@ -25,7 +26,7 @@ def _built(normalizer, activation):
 
 
 @layers.register("vgg_stage")
-def vgg_stage(filters: int, convs: int = 2, pool: bool = True, kernel_size: int = 3,
+def vgg_stage(filters: PositiveInt, convs: PositiveInt = 2, pool: bool = True, kernel_size: PositiveInt = 3,
               normalizer: Normalizer | None = None, activation: Activation = "relu",
               kernel_initializer: Initializer = "he_normal", kernel_regularizer: Regularizer | None = None,
               name: str | None = None):
@@ -48,9 +49,9 @@ def vgg_stage(filters: int, convs: int = 2, pool: bool = True, kernel_size: int 
 
 
 @layers.register("residual_stage")
-def residual_stage(filters: int, blocks: int = 2, strides: int = 1, kernel_size: int = 3,
-                   normalizer: Normalizer | None = "batch_norm", activation: Activation = "relu",
-                   kernel_initializer: Initializer = "he_normal",
+def residual_stage(filters: PositiveInt, blocks: PositiveInt = 2, strides: PositiveInt = 1,
+                   kernel_size: PositiveInt = 3, normalizer: Normalizer | None = "batch_norm",
+                   activation: Activation = "relu", kernel_initializer: Initializer = "he_normal",
                    kernel_regularizer: Regularizer | None = None, name: str | None = None):
     """ResNet stage: `blocks` residual basic blocks of `filters`; the first has `strides` (2 halves h and w, with a 1x1 projection shortcut).
 
@@ -70,9 +71,10 @@ def residual_stage(filters: int, blocks: int = 2, strides: int = 1, kernel_size:
 
 
 @layers.register("unet_up")
-def unet_up(filters: int, convs: int = 2, kernel_size: int = 3, normalizer: Normalizer | None = None,
-            activation: Activation = "relu", kernel_initializer: Initializer = "he_normal",
-            kernel_regularizer: Regularizer | None = None, name: str | None = None):
+def unet_up(filters: PositiveInt, convs: PositiveInt = 2, kernel_size: PositiveInt = 3,
+            normalizer: Normalizer | None = None, activation: Activation = "relu",
+            kernel_initializer: Initializer = "he_normal", kernel_regularizer: Regularizer | None = None,
+            name: str | None = None):
     """U-Net decoder step; inputs [x, skip]: 2x2 transposed conv (stride 2) of x, concatenated with skip, then `convs` x [conv -> norm -> act].
 
     Args:
