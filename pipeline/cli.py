@@ -147,17 +147,18 @@ def _run(args) -> int:
     except Exception as exc:
         end = getattr(exc, "run_end", None)
         print(f"run failed: {type(exc).__name__}: {exc}\n"
-              + (_ended(end) + " (the traceback is in its error.txt artifact)" if end else "no run was recorded"),
+              + (_ended(end, " (the traceback is in its error.txt artifact)") if end else "no run was recorded"),
               file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
 
-def _ended(end) -> str:
+def _ended(end, note: str = "") -> str:
     """What became of a run that did not finish, and how to continue it."""
     kept = (f"its checkpoint after epoch {end.epochs_done} is kept" if end.epochs_done
             else "it saved no epoch checkpoint (a resume starts at epoch 1)")
-    return f"the MLflow run {end.run_id} is marked {end.status}; {kept}\nresume it: {end.resume_command}"
+    return (f"the MLflow run {end.run_id} is marked {end.status}{note}; {kept}"
+            + (f"\nresume it: {end.resume_command}" if end.resume_command else ""))
 
 
 def _tune(args) -> int:

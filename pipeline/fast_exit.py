@@ -21,7 +21,8 @@ def exit_now(code: int) -> None:
     if os.environ.get(OPT_OUT_ENV, "").lower() in ("1", "true", "yes"):
         sys.exit(code)
     mlflow = sys.modules.get("mlflow")
-    if mlflow is not None and hasattr(mlflow, "flush_async_logging"):
+    # only a store in use: flushing with no URI set would create ./mlflow.db (the default store)
+    if mlflow is not None and hasattr(mlflow, "flush_async_logging") and mlflow.is_tracking_uri_set():
         mlflow.flush_async_logging()
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:

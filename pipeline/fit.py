@@ -79,7 +79,7 @@ def fit(model, loaded: LoadedRecipe, splits, run_logger, folder, resume_from: di
     data = fit_data(plan, splits, classes=model.output_shape[-1], seed=plan.recipe.seed)
     if data.params:
         run_logger.log_params(data.params)
-    metrics = MetricsLogger(run_logger, train.epochs)
+    metrics = MetricsLogger(run_logger, train.epochs, folder.resume)
     metrics.stored_through = stored_through
     callbacks = attach(build_callbacks(plan, metrics), plan, splits.x_train, splits.y_train)
     for callback in callbacks:
@@ -94,13 +94,17 @@ def fit(model, loaded: LoadedRecipe, splits, run_logger, folder, resume_from: di
         if without:
             notes.append(f"callbacks without saved state restart at epoch {start + 1}: {', '.join(without)}")
     checkpoint = EpochCheckpoint(folder.resume, train.checkpoint_every, stateful,
-                                 {"run_id": run_logger.run_id, "epochs": train.epochs}, run_logger.flush, resume_from,
-                                 on_saved)
+                                 {"run_id": run_logger.run_id, "epochs": train.epochs}, resume_from, on_saved)
     started = time.perf_counter()
-    with signals.batch_boundaries():
-        fit_in_stages(model, plan, echo=echo, start_epoch=start, stopped=stopped, **data.train,
-                      validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
-                      callbacks=[*callbacks, checkpoint])
+    try:
+        with signals.batch_boundaries():
+            fit_in_stages(model, plan, echo=echo, start_epoch=start, stopped=stopped, **data.train,
+                          validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
+                          callbacks=[*callbacks, checkpoint])
+    except BaseException:
+        checkpoint.wait(raise_error=False)  # the newest checkpoint on disk; the failure is what matters
+        raise
+    checkpoint.wait()
     run_logger.flush()  # the last epochs are in the store before anything else is logged
     seconds = time.perf_counter() - started + (resume_from or {}).get("fit_seconds", 0.0)
     return Fitted(data, metrics.history, seconds, notes)

@@ -118,7 +118,8 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             parent.fail(str(exc) if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}",
                         status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             end = getattr(exc, "run_end", None)
-            if end is not None:  # the fold's run: the command to give is the parent's
+            if end is not None:  # the fold's run: the run to resume is the parent
+                end.run_id = f"{parent_id} (fold {len(run_ids) + 1}: {end.run_id})"
                 end.resume_command = resuming.command(loaded, uri, parent_id)
             raise
     parent.delete_tag("resume.command")

@@ -98,9 +98,10 @@ def choose(loaded: LoadedRecipe, uri: str, wanted: str, want_kind: str):
 
 
 def _leaves(tree, path=()) -> dict[tuple, object]:
-    if isinstance(tree, dict) and tree:
+    """{key path: value} of the scalars in `tree` (an empty mapping or list holds none)."""
+    if isinstance(tree, dict):
         return {k: v for key, value in tree.items() for k, v in _leaves(value, (*path, key)).items()}
-    if isinstance(tree, list) and tree:
+    if isinstance(tree, list):
         return {k: v for i, value in enumerate(tree) for k, v in _leaves(value, (*path, i)).items()}
     return {path: tree}
 
@@ -154,31 +155,34 @@ def check(loaded: LoadedRecipe, uri: str, run) -> Resumption:
     return Resumption(run, extended_from)
 
 
-def sync_journal(run_logger, history: dict[str, list[float]]) -> int:
-    """Write the epochs a checkpoint journaled but the store lacks (the process died before its
-    queued write); returns the last epoch the store holds (a resumed run does not log it again:
-    epochs after the checkpoint may be there already, written before the process died)."""
-    stored_through = -1
-    for key in {*history, "loss"}:
-        values = history.get(key, [])
+def sync_journal(run_logger, folder) -> tuple[int, int]:
+    """Write the epochs the run's journal holds but the store lacks (the process died before its
+    queued store write). Returns (the last epoch the store holds, metric points written): a resumed
+    run does not log that epoch again (epochs after its checkpoint may be there already, recorded
+    before the process died)."""
+    from pipeline.checkpoint import files
+
+    journal = files.read_journal(folder.resume)
+    stored_through, written = max(journal, default=-1), 0
+    for key in {k for metrics in journal.values() for k in metrics} | {"loss"}:
         steps = {step for step, _ in run_logger.metric_history(key)}
-        for step, value in enumerate(values):
-            if step not in steps:
-                run_logger.log_metrics({key: value}, step=step)
-        stored_through = max([stored_through, len(values) - 1, *steps])
-    return stored_through
+        for epoch, metrics in sorted(journal.items()):
+            if epoch not in steps and key in metrics:
+                run_logger.log_metrics({key: metrics[key]}, step=epoch)
+                written += 1
+        stored_through = max([stored_through, *steps])
+    return stored_through, written
 
 
 def read_checkpoint(run_logger, folder, resumption: Resumption) -> tuple[dict | None, int]:
     """(the run's latest epoch checkpoint, or None when it wrote none and starts afresh; the last
-    epoch the store holds), after bringing the store up to date from the checkpoint's journal. A
-    remote run's checkpoint is fetched from its artifacts first."""
+    epoch the store holds), after bringing the store up to date from the run's journal. A remote
+    run's checkpoint is fetched from its artifacts first."""
     from pipeline.checkpoint import files, location
 
     location.fetch(run_logger, folder)
     state = files.read(folder.resume)
-    history = {} if state is None else state["objects"].get("metrics", {}).get("history", {})
-    stored_through = sync_journal(run_logger, history)
+    stored_through, _ = sync_journal(run_logger, folder)
     if state is not None:
         state["extended"] = resumption.extended_from is not None
     return state, stored_through
@@ -187,17 +191,8 @@ def read_checkpoint(run_logger, folder, resumption: Resumption) -> tuple[dict | 
 def replay_journal(uri: str, run) -> int:
     """For `pipeline report`: write a died run's journaled epochs into the store; returns how many
     metric points were missing."""
-    from pipeline.checkpoint import files, location
+    from pipeline.checkpoint import location
     from pipeline.tracking.run_logger import RunLogger
 
     logger = RunLogger(uri, run.run_id, run.experiment_id)
-    try:
-        state = files.read(location.run_folder(logger).resume)
-    except files.CheckpointError:
-        return 0
-    if state is None:
-        return 0
-    history = state["objects"].get("metrics", {}).get("history", {})
-    before = sum(len(logger.metric_history(k)) for k in history)
-    sync_journal(logger, history)
-    return sum(len(logger.metric_history(k)) for k in history) - before
+    return sync_journal(logger, location.run_folder(logger))[1]

@@ -33,15 +33,14 @@ def _arrays(variables) -> list[np.ndarray]:
 
 
 def _assign(variables, arrays, paths, what: str) -> None:
-    mine = [v.path for v in variables]
-    if mine != list(paths):
-        raise StateMismatch(f"the checkpoint's {what} variables differ from this run's "
-                            f"({len(paths)} saved, {len(mine)} here; first difference: "
-                            f"{next((f'{a} vs {b}' for a, b in zip(paths, mine) if a != b), 'count')})")
-    for variable, value in zip(variables, arrays):
+    """Assign in order. Shapes must agree; names may not (Keras numbers unnamed layers per process:
+    a fold's `dense` may have been `dense_2` when the checkpoint was written)."""
+    if len(variables) != len(arrays):
+        raise StateMismatch(f"the checkpoint holds {len(arrays)} {what} variables, this run has {len(variables)}")
+    for variable, value, path in zip(variables, arrays, paths):
         if tuple(variable.shape) != tuple(value.shape):
-            raise StateMismatch(f"variable {variable.path}: shape {tuple(value.shape)} saved, "
-                                f"{tuple(variable.shape)} here")
+            raise StateMismatch(f"{what} variable {variable.path}: shape {tuple(value.shape)} in the checkpoint "
+                                f"({path}), {tuple(variable.shape)} here")
         variable.assign(value)
 
 
@@ -99,22 +98,18 @@ def restore_model(model, state: dict) -> None:
     _assign(model.variables, state["model"]["values"], state["model"]["paths"], "model")
 
 
-def restore(model, state: dict, stateful: dict[str, object]) -> list[str]:
-    """Put `state` back; returns the keys of `stateful` the checkpoint held nothing for. The model
-    comes first: callbacks may read it (the explosion guard's last good weights are the model's)."""
+def restore(model, state: dict, stateful: dict[str, object]) -> None:
+    """Put `state` back (an object the checkpoint holds nothing for keeps its own). The model comes
+    first: callbacks may read it (the explosion guard's last good weights are the model's)."""
     restore_model(model, state)
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     _assign(model.optimizer.variables, state["optimizer"]["values"], state["optimizer"]["paths"], "optimizer")
     set_rng_state(state["rng"])
-    missing = []
     for key, obj in stateful.items():
         if key in state["objects"]:
             obj.set_state(state["objects"][key])
-        else:
-            missing.append(key)
     model.stop_training = bool(state["stop_training"])
-    return missing
 
 
 def stateful_objects(callbacks: list, feed=None) -> tuple[dict[str, object], list[str]]:
