@@ -63,11 +63,15 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
         resumption = resuming.check(loaded, uri, record)
     with signals.graceful_stop():
         session = _Session(loaded, uri, echo)
-        session.open(experiment_id, parent_run_id, run_name, resumption)
         try:
+            session.open(experiment_id, parent_run_id, run_name, resumption)
             return session.train(resumption, extra_callbacks, evaluate_test)
         except BaseException as exc:
-            session.end(exc, resumption)
+            try:
+                session.end(exc, resumption)
+            except Exception as problem:  # e.g. the store went away: the first error is the one to see
+                print(f"warning: could not record how run {getattr(session.logger, 'run_id', '?')} ended: "
+                      f"{type(problem).__name__}: {problem}", file=sys.stderr)
             raise
 
 
@@ -77,7 +81,7 @@ class _Session:
     def __init__(self, loaded: LoadedRecipe, uri: str, echo):
         self.loaded, self.uri, self.echo = loaded, uri, echo
         self.logger = self.folder = self.model = None
-        self.epochs_done = 0
+        self.epochs_done = 0  # epochs the newest epoch checkpoint holds
         self.nested = False
 
     def open(self, experiment_id: str, parent_run_id, run_name, resumption) -> None:
@@ -103,59 +107,23 @@ class _Session:
     def train(self, resumption, extra_callbacks, evaluate_test: bool) -> RunResult:
         import yaml
 
-        from pipeline import fit, resume as resuming
-        from pipeline.assemble import build_compiled_model, prepare_data
-        from pipeline.data.preprocess import preprocessing_artifacts
-        from pipeline.data.split import class_balance
+        from pipeline import fit
         from pipeline.evaluation import evaluate
         from pipeline.keras_compat import set_seed
         from pipeline.performance import execution_scope
 
         loaded, logger, echo = self.loaded, self.logger, self.echo
         recipe = loaded.plan.recipe
-        checkpoint, stored_through = None, -1
-        if resumption is not None:
-            checkpoint, stored_through = resuming.read_checkpoint(logger, self.folder, resumption)
-            self.epochs_done = checkpoint["epochs_done"] if checkpoint else 0
-            logger.set_tags({"resume.at_epoch": self.epochs_done}
-                            | ({"train.epochs.extended": f"{resumption.extended_from} -> {recipe.train.epochs}"}
-                               if resumption.extended_from else {}))
+        checkpoint, stored_through = self._resume_point(resumption)
         logger.log_params(tracking.flatten({k: v for k, v in loaded.resolved.items()
                                             if k not in ("name", "description", "search")}))
         logger.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
         set_seed(recipe.seed)
-        data, splits = prepare_data(loaded)
-        fingerprint = data.fingerprint()
-        if resumption is not None and resumption.run.tags.get("data.fingerprint", fingerprint) != fingerprint:
-            raise resuming.ResumeError([Problem(("data",), (
-                f"the data changed since run {logger.run_id} started (fingerprint "
-                f"{resumption.run.tags['data.fingerprint']} then, {fingerprint} now): start a new run"))])
-        if resumption is not None:  # no longer failed; its recipe may have grown (train.epochs)
-            logger.delete_tag("error")
-            logger.set_tags({"recipe.hash": loaded.hash})
-            (self.folder.path / "last.keras").unlink(missing_ok=True)  # the interrupted model: stale now
-        logger.set_tags({"data.fingerprint": fingerprint, "recipe.id": stable_hash(loaded.hash, fingerprint)})
-        logger.log_params({f"data.size.{k}": v for k, v in splits.sizes().items()}
-                          | {f"data.balance.{k}": class_balance(getattr(splits, f"y_{k}")) for k in splits.sizes()}
-                          | {f"data.{k}": v for k, v in data.info.items()})
-        for path, content in preprocessing_artifacts(splits.preprocessors).items():
-            logger.log_bytes(content, path)
+        data, splits = self._data(resumption)
         steps_per_epoch = fit.steps_per_epoch(loaded, splits)
         with execution_scope(loaded.plan, steps_per_epoch, echo) as used:  # precision, device, parallel
             logger.log_params(used)
-            self.model = model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch)
-            from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
-
-            finish_initialization(model, splits.x_train, seed=recipe.seed)
-            from pipeline import transfer  # init_from, freeze (after LSUV: loaded weights win)
-
-            logger.log_params(transfer.prepare(model, loaded.plan, steps_per_epoch, copy_weights=checkpoint is None,
-                                               tracking_uri=self.uri)
-                              | {"model.parameters": model.count_params()})
-            if recipe.train.scale_lr_with_batch:  # the rate actually used, next to the recipe's
-                from pipeline.build.training import learning_rate_used
-
-                logger.log_params({"train.optimizer.learning_rate_used": learning_rate_used(loaded.plan)})
+            self.model = model = self._model(splits, steps_per_epoch, copy_weights=checkpoint is None)
             if recipe.train.preflight and resumption is None:  # `pipeline diagnose`; a failed check fails the run
                 from pipeline.diagnostics.preflight import run_preflight
 
@@ -185,6 +153,65 @@ class _Session:
         echo(f"MLflow run id: {logger.run_id} (experiment '{recipe.track.experiment}', {self.uri})")
         return RunResult(logger.run_id, result.test_metrics, fitted.history, fitted.seconds, result.metrics)
 
+    def _resume_point(self, resumption) -> tuple[dict | None, int]:
+        """(the checkpoint a resumed run continues from, or None; the last epoch the store holds)."""
+        if resumption is None:
+            return None, -1
+        from pipeline.resume import read_checkpoint
+
+        checkpoint, stored_through = read_checkpoint(self.logger, self.folder, resumption)
+        self.epochs_done = checkpoint["epochs_done"] if checkpoint else 0
+        extended = resumption.extended_from
+        self.logger.set_tags({"resume.at_epoch": self.epochs_done} | (
+            {"train.epochs.extended": f"{extended} -> {self.loaded.plan.recipe.train.epochs}"} if extended else {}))
+        return checkpoint, stored_through
+
+    def _data(self, resumption):
+        """The data and its splits, recorded in the run; a resumed run's data must be the same."""
+        from pipeline.assemble import prepare_data
+        from pipeline.data.preprocess import preprocessing_artifacts
+        from pipeline.data.split import class_balance
+        from pipeline.resume import ResumeError
+
+        loaded, logger = self.loaded, self.logger
+        data, splits = prepare_data(loaded)
+        fingerprint = data.fingerprint()
+        if resumption is not None:
+            before = resumption.run.tags.get("data.fingerprint", fingerprint)
+            if before != fingerprint:
+                raise ResumeError([Problem(("data",), f"the data changed since run {logger.run_id} started "
+                                                      f"(fingerprint {before} then, {fingerprint} now): start a new run")])
+            logger.delete_tag("error")  # no longer failed; its recipe may have grown (train.epochs)
+            logger.set_tags({"recipe.hash": loaded.hash})
+            (self.folder.path / "last.keras").unlink(missing_ok=True)  # the interrupted model: stale now
+        logger.set_tags({"data.fingerprint": fingerprint, "recipe.id": stable_hash(loaded.hash, fingerprint)})
+        logger.log_params({f"data.size.{k}": v for k, v in splits.sizes().items()}
+                          | {f"data.balance.{k}": class_balance(getattr(splits, f"y_{k}")) for k in splits.sizes()}
+                          | {f"data.{k}": v for k, v in data.info.items()})
+        for path, content in preprocessing_artifacts(splits.preprocessors).items():
+            logger.log_bytes(content, path)
+        return data, splits
+
+    def _model(self, splits, steps_per_epoch: int, copy_weights: bool):
+        """The compiled model, initialized (LSUV, init_from: not for a resumed run, whose checkpoint
+        holds the weights) and frozen as the recipe says; its params recorded."""
+        from pipeline import transfer
+        from pipeline.assemble import build_compiled_model
+        from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
+
+        loaded, recipe = self.loaded, self.loaded.plan.recipe
+        model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch)
+        finish_initialization(model, splits.x_train, seed=recipe.seed)
+        # init_from and freeze come after LSUV: loaded weights win
+        params = transfer.prepare(model, loaded.plan, steps_per_epoch, copy_weights, self.uri)
+        params["model.parameters"] = model.count_params()
+        if recipe.train.scale_lr_with_batch:  # the rate actually used, next to the recipe's
+            from pipeline.build.training import learning_rate_used
+
+            params["train.optimizer.learning_rate_used"] = learning_rate_used(loaded.plan)
+        self.logger.log_params(params)
+        return model
+
     def _saved(self, epochs_done: int) -> None:
         self.epochs_done = epochs_done
 
@@ -209,7 +236,8 @@ class _Session:
         if status == "FINISHED":
             files.drop_previous(self.folder.resume)
             self.logger.delete_tag("resume.command")
-        location.publish(self.logger, self.folder)
+        if self.folder is not None:
+            location.publish(self.logger, self.folder)
         self.logger.end(status)
 
     # -- the failure path --------------------------------------------------------------------------

@@ -11,8 +11,9 @@
   (early stopping's best and patience, a smoothed monitor, the explosion guard, the metric
   history...) and the training feed (its epoch, hence its order).
 
-TensorFlow's `tf.data` shuffle keeps its state inside the dataset and is not captured: on that
-backend a resumed run shuffles the remaining epochs differently (README, "Interrupted runs").
+On TensorFlow, Keras shuffles arrays inside `tf.data` (`tf.random.shuffle` under the global seed),
+whose state is not captured here; measured anyway, a run killed and resumed there ended identical to
+the uninterrupted one (README, "Interrupted runs").
 """
 
 from __future__ import annotations
