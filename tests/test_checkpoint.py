@@ -132,3 +132,105 @@ def test_a_running_run_whose_process_is_gone_is_died():
     assert heartbeat.state("RUNNING", elsewhere) == "RUNNING"  # heard from just now
     stale = {**elsewhere, heartbeat.BEAT: str(int(elsewhere[heartbeat.BEAT]) - 3_600_000)}
     assert heartbeat.state("RUNNING", stale) == "died"
+
+
+CV_RECIPE = """\
+seed: 2
+data: {source: {type: digits}, split: {kfold: 2, test: 0.2}, preprocess: [{type: standardize}]}
+model:
+  layers: [{type: flatten}, {type: dense, units: 16, activation: relu}, {type: dropout, rate: 0.2}, {type: dense, units: 10}]
+train:
+  epochs: 2
+  batch_size: 64
+  verbose: 0
+  loss: {type: sparse_categorical_crossentropy, from_logits: true}
+  metrics: [accuracy]
+  callbacks: [interrupt_once]
+diagnostics: {verdict: false}
+track: {experiment: cv, log_model: false}
+"""
+
+
+def test_an_interrupted_cross_validation_resumes_through_its_parent(tracking_uri, write_recipe):
+    """Fold 1 is interrupted in its second epoch: the parent and the fold end KILLED; resuming the
+    parent keeps fold 0's run, continues fold 1's run from its checkpoint, and ends as a
+    cross-validation that was never interrupted."""
+    import keras
+
+    from pipeline.kfold import run_kfold
+    from pipeline.recipe import load_recipe
+    from pipeline.registries import callbacks
+    from pipeline.tracking import runs
+
+    armed = {"epoch_begins": 0, "at": None}
+
+    @callbacks.register("interrupt_once")
+    def interrupt_once():
+        """Raises KeyboardInterrupt at the `armed['at']`-th epoch start of the process (test helper)."""
+
+        class Interrupt(keras.callbacks.Callback):
+            stateless = True
+
+            def on_epoch_begin(self, epoch, logs=None):
+                armed["epoch_begins"] += 1
+                if armed["epoch_begins"] == armed["at"]:
+                    raise KeyboardInterrupt("test")
+
+        return Interrupt()
+
+    loaded = load_recipe(write_recipe("cv.yaml", CV_RECIPE))
+    quiet = lambda *a, **k: None  # noqa: E731
+    whole = run_kfold(loaded, echo=quiet)
+    armed.update(epoch_begins=0, at=4)  # fold 0: epochs 1-2, fold 1: epoch 1, then the second
+    with pytest.raises(KeyboardInterrupt):
+        run_kfold(loaded, echo=quiet)
+    parent = next(r for r in runs.list_runs(tracking_uri, "cv") if "kfold" in r.tags and r.run_id != whole.run_id)
+    folds = runs.children(tracking_uri, parent.run_id, parent.experiment_id)
+    assert parent.status == "KILLED" and [f.status for f in folds] == ["FINISHED", "KILLED"]
+    assert parent.tags["resume.command"].endswith(f"--resume {parent.run_id}")
+    resumed = run_kfold(loaded, echo=quiet, resume="last")
+    assert resumed.run_id == parent.run_id and resumed.fold_run_ids == [f.run_id for f in folds]
+    assert [runs.get_run(tracking_uri, i).status for i in (parent.run_id, *resumed.fold_run_ids)] == ["FINISHED"] * 3
+    assert resumed.summary == whole.summary and resumed.fold_metrics == whole.fold_metrics
+
+
+def test_resume_refuses_search_trials_and_single_folds_and_last_finds_the_newest_unfinished_run(
+        tracking_uri, write_recipe):
+    from pipeline import tracking
+    from pipeline.recipe import load_recipe
+    from pipeline.resume import ResumeError, choose
+    from pipeline.tracking.run_logger import RunLogger
+
+    recipe = write_recipe("r.yaml", CV_RECIPE.replace("kfold: 2, ", "").replace("  callbacks: [interrupt_once]\n", ""))
+    loaded = load_recipe(recipe)
+    experiment = tracking.connect(tracking_uri, "cv")
+    mine = {"recipe.file": str(recipe)}
+
+    def run(status, tags, params=None):
+        logger = RunLogger.start(tracking_uri, experiment, None, tags)
+        if params:
+            logger.log_params(params)
+        if status != "RUNNING":
+            logger.end(status)
+        return logger.run_id
+
+    older = run("KILLED", {**mine, **heartbeat.identity()})
+    newer = run("FAILED", mine)
+    run("FINISHED", mine)
+    run("KILLED", {"recipe.file": "other.yaml"})
+    alive = run("RUNNING", {**mine, **heartbeat.identity()})  # this very process: not resumable
+    trial = run("KILLED", {**mine, "search.trial_id": "3", "mlflow.parentRunId": older})
+    fold = run("KILLED", mine | {"mlflow.parentRunId": older}, {"data.split.fold": "0"})
+    assert choose(loaded, tracking_uri, "last", "plain").run_id == newer
+    assert choose(loaded, tracking_uri, older, "plain").run_id == older
+    with pytest.raises(ResumeError, match="hyperparameter search: continue the search with `pipeline tune"):
+        choose(loaded, tracking_uri, trial, "plain")
+    with pytest.raises(ResumeError, match=f"one fold of a cross-validation: .* `--resume {older}`"):
+        choose(loaded, tracking_uri, fold, "plain")
+    with pytest.raises(ResumeError, match="no run 'nope'"):
+        choose(loaded, tracking_uri, "nope", "plain")
+    from pipeline.resume import check
+    from pipeline.tracking import runs
+
+    with pytest.raises(ResumeError, match=f"run {alive} is still running"):
+        check(loaded, tracking_uri, runs.get_run(tracking_uri, alive))
