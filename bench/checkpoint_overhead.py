@@ -5,20 +5,18 @@ Quick start (`recipes/mnist1d-cnn.yaml`), one process, the pipeline's own fit lo
 the run's callbacks, a real SQLite store in a temp folder), four variants, rounds interleaved so a
 busy spell of the shared machine hits all alike:
 
-  every=0     no checkpoint: each epoch's metrics appended to the run's journal, the store write
-              queued (background thread): what `checkpoint_every: 0` does;
-  every=1     the default: the same, plus the epoch checkpoint (captured at the epoch's end, written
-              in the background);
+  every=0     no checkpoint: each epoch's metrics appended to the run's journal, the store written
+              every 10 s in the background: what `checkpoint_every: 0` does;
+  every=1     the default: the same, plus the epoch checkpoint, written before the next epoch;
   sync store  every=0, but each epoch's store write done before the next epoch starts (the simple
               way to make metrics durable, which the journal replaces);
-  nothing     every=0 without the journal: no per-epoch durability at all (about the old behaviour,
+  no journal  every=0 without the journal: no per-epoch durability at all (the old behaviour,
               where metrics waited up to 10 s in a buffer).
 
 An epoch's time is from one `on_epoch_begin` to the next, so it includes every `on_epoch_end`; the
 first round (compilation) is not timed. Printed: median epoch per variant, the ratios to `every=0`
 (target: every=1 <= 1.03), in wall time and in the process's CPU time (every thread's work; steadier
-on a shared machine), and the time of the checkpoint's synchronous part (capture and encode) and of
-its write (background), measured where they happen.
+on a shared machine), and the checkpoint's capture and write times, measured where they happen.
 
 ResNet-18 (`recipes/resnet18-cifar.yaml`, CPU): the model and its SGD momentum built without data,
 one checkpoint captured, written and read back, `--repeats` times; size and median times.
@@ -40,7 +38,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-VARIANTS = ("every=0", "every=1", "sync store", "nothing")
+VARIANTS = ("every=0", "every=1", "sync store", "no journal")
 
 
 @contextlib.contextmanager
@@ -76,6 +74,8 @@ def quick_start(rounds: int, epochs: int, store: Path) -> dict:
     class Synchronous(RunLogger):
         """Each epoch's store write done at once."""
 
+        write_every_s = 0.0
+
         def log_epoch(self, metrics, step, tags=None):
             super().log_epoch(metrics, step, tags)
             self.flush()
@@ -108,17 +108,16 @@ def quick_start(rounds: int, epochs: int, store: Path) -> dict:
         setups[variant] = (loaded, splits, model, logger, RunFolder(store / variant.replace(" ", "_"), True))
     epoch_seconds = {v: [] for v in VARIANTS}
     epoch_cpu = {v: [] for v in VARIANTS}
-    capture_seconds, encode_seconds, write_seconds, journal_seconds = [], [], [], []
+    capture_seconds, write_seconds, journal_seconds = [], [], []
     for round_ in range(rounds + 1):  # round 0 compiles every model: not timed
         for variant in (VARIANTS if round_ % 2 else VARIANTS[::-1]):
             loaded, splits, model, logger, folder = setups[variant]
             timer = EpochTimer()
             trash = []
             with (timing(callback_keras, "capture", capture_seconds if round_ else trash),
-                  timing(files, "encode", encode_seconds if round_ else trash),
-                  timing(files, "write_encoded", write_seconds if round_ else trash),
+                  timing(files, "write", write_seconds if round_ else trash),
                   timing(files, "append_journal", journal_seconds if round_ else trash)):
-                if variant == "nothing":
+                if variant == "no journal":
                     files.append_journal = lambda *args: None
                 fit.fit(model, loaded, splits, logger, folder, extra_callbacks=(timer,), echo=lambda *a: None)
             logger.flush()
@@ -131,7 +130,6 @@ def quick_start(rounds: int, epochs: int, store: Path) -> dict:
             "min_epoch_s": {v: min(s) for v, s in epoch_seconds.items()},
             "median_epoch_cpu_s": {v: statistics.median(s) for v, s in epoch_cpu.items()},
             "median_capture_s": statistics.median(capture_seconds),
-            "median_encode_s": statistics.median(encode_seconds),
             "median_write_s": statistics.median(write_seconds),
             "median_journal_s": statistics.median(journal_seconds),
             "checkpoint_bytes": (setups["every=1"][4].resume / files.CURRENT).stat().st_size}
@@ -149,26 +147,22 @@ def resnet18(repeats: int, folder: Path) -> dict:
         model = build_compiled_model(loaded, (32, 32, 3), steps_per_epoch=96)
     model.optimizer.build(model.trainable_variables)
     model.stop_training = False
-    captured, encoded, written, read = [], [], [], []
+    captured, written, read = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         state = capture(model, {})
         t1 = time.perf_counter()
-        payload = files.encode({"epochs_done": 1, **state})
+        files.write(folder, {"epochs_done": 1, **state})
         t2 = time.perf_counter()
-        files.write_encoded(folder, payload)
-        t3 = time.perf_counter()
         files.read(folder)
-        t4 = time.perf_counter()
+        t3 = time.perf_counter()
         captured.append(t1 - t0)
-        encoded.append(t2 - t1)
-        written.append(t3 - t2)
-        read.append(t4 - t3)
+        written.append(t2 - t1)
+        read.append(t3 - t2)
     return {"parameters": model.count_params(),
             "optimizer_variables": sum(int(v.numpy().size) for v in model.optimizer.variables),
             "checkpoint_bytes": (folder / files.CURRENT).stat().st_size,
-            "capture_s": statistics.median(captured), "encode_s": statistics.median(encoded),
-            "write_s": statistics.median(written),
+            "capture_s": statistics.median(captured), "write_s": statistics.median(written),
             "read_s": statistics.median(read)}
 
 
@@ -204,16 +198,15 @@ def main() -> None:
         ratio = quick[table]["every=1"] / ref
         print(f"per-epoch checkpoint, {what}: every=1 / every=0 = {ratio:.3f} "
               f"(target <= 1.03: {'PASS' if ratio <= 1.03 else 'MISS'})")
-    sync = quick["median_capture_s"] + quick["median_encode_s"]
-    print(f"checkpoint {quick['checkpoint_bytes'] / 1e3:.0f} kB: capture {quick['median_capture_s'] * 1e3:.2f} ms + encode "
-          f"{quick['median_encode_s'] * 1e3:.2f} ms in the epoch ({sync / base:.1%} of it), write {quick['median_write_s'] * 1e3:.2f} ms in the "
-          f"background; journal line {quick['median_journal_s'] * 1e3:.3f} ms (medians)")
+    save = quick["median_capture_s"] + quick["median_write_s"]
+    print(f"checkpoint {quick['checkpoint_bytes'] / 1e3:.0f} kB: capture {quick['median_capture_s'] * 1e3:.2f} ms + write "
+          f"{quick['median_write_s'] * 1e3:.2f} ms ({save / base:.1%} of an epoch); journal line "
+          f"{quick['median_journal_s'] * 1e3:.3f} ms (medians)")
     if big:
         print(f"\nResNet-18 recipe on the CPU: {big['parameters'] / 1e6:.2f}M parameters, "
               f"{big['optimizer_variables'] / 1e6:.2f}M optimizer values; checkpoint "
-              f"{big['checkpoint_bytes'] / 2**20:.1f} MiB; in the epoch: capture {big['capture_s'] * 1e3:.0f} ms + encode "
-              f"(copy) {big['encode_s'] * 1e3:.0f} ms; in the background: write {big['write_s'] * 1e3:.0f} ms (file + "
-              f"renames); read {big['read_s'] * 1e3:.0f} ms "
+              f"{big['checkpoint_bytes'] / 2**20:.1f} MiB; capture {big['capture_s'] * 1e3:.0f} ms, write "
+              f"{big['write_s'] * 1e3:.0f} ms (file + renames), read {big['read_s'] * 1e3:.0f} ms "
               f"(median of {args.repeats})")
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)

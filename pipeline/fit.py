@@ -96,15 +96,10 @@ def fit(model, loaded: LoadedRecipe, splits, run_logger, folder, resume_from: di
     checkpoint = EpochCheckpoint(folder.resume, train.checkpoint_every, stateful,
                                  {"run_id": run_logger.run_id, "epochs": train.epochs}, resume_from, on_saved)
     started = time.perf_counter()
-    try:
-        with signals.batch_boundaries():
-            fit_in_stages(model, plan, echo=echo, start_epoch=start, stopped=stopped, **data.train,
-                          validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
-                          callbacks=[*callbacks, checkpoint])
-    except BaseException:
-        checkpoint.wait(raise_error=False)  # the newest checkpoint on disk; the failure is what matters
-        raise
-    checkpoint.wait()
+    with signals.batch_boundaries():
+        fit_in_stages(model, plan, echo=echo, start_epoch=start, stopped=stopped, **data.train,
+                      validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
+                      callbacks=[*callbacks, checkpoint])
     run_logger.flush()  # the last epochs are in the store before anything else is logged
     seconds = time.perf_counter() - started + (resume_from or {}).get("fit_seconds", 0.0)
     return Fitted(data, metrics.history, seconds, notes)

@@ -94,12 +94,17 @@ def test_resume_after_any_epoch_ends_exactly_where_the_whole_run_ends(write_reci
 
 def test_checkpoint_file_is_atomic_keeps_the_previous_and_falls_back_to_it(tmp_path):
     files.write(tmp_path, {"epochs_done": 1, "w": np.arange(3.0), "nested": {"t": (1, 2.5, None)}})
-    files.write(tmp_path, {"epochs_done": 2, "w": np.arange(4.0), "nested": {"t": (1, 2.5, None)}})
+    files.write(tmp_path, {"epochs_done": 2, "w": np.arange(4.0), "nested": {"t": (1, 2.5, None)},
+                           "step": np.array(7, "int64"), "empty": np.zeros((0, 3), "float32")})
     assert sorted(p.name for p in tmp_path.iterdir()) == [files.CURRENT, files.PREVIOUS]
     state = files.read(tmp_path)
     assert state["epochs_done"] == 2 and state["nested"] == {"t": [1, 2.5, None]}
     np.testing.assert_array_equal(state["w"], np.arange(4.0))
-    (tmp_path / files.CURRENT).write_bytes(b"torn")  # a write cut short by a crash of the machine
+    assert state["step"].shape == () and state["step"] == 7 and state["empty"].shape == (0, 3)
+    current = (tmp_path / files.CURRENT).read_bytes()
+    (tmp_path / files.CURRENT).write_bytes(current[:-1] + b"?")  # a byte lost in a crash: the CRC says so
+    assert files.read(tmp_path)["epochs_done"] == 1
+    (tmp_path / files.CURRENT).write_bytes(current[:-9])  # cut short
     assert files.read(tmp_path)["epochs_done"] == 1
     (tmp_path / files.PREVIOUS).write_bytes(b"torn")
     with pytest.raises(files.CheckpointError, match="no readable checkpoint"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import keras
@@ -13,11 +12,9 @@ from pipeline.checkpoint.training_state import capture, restore
 
 class EpochCheckpoint(keras.callbacks.Callback):
     """After every `every`-th epoch, the last epoch of a `fit` and an epoch that stops training,
-    capture the training state (`training_state.capture`, copied to host arrays while the epoch's
-    end holds still) and write it to `folder` in a background thread, so that the file system is
-    not on the training loop's path (~3-5 ms per write on this machine's disk, ~0.3 s for
-    ResNet-18). One write at a time: the next capture waits for the previous write; `wait()`
-    (called when `fit` returns or fails) leaves the newest checkpoint on disk.
+    write the training state (`training_state.capture`) to `folder`, before the next epoch starts
+    (~1 ms for the quick start; a background thread was tried and cost more: it competes with the
+    training loop for the GIL, bench/checkpoint_overhead.py).
 
     It must be the last callback, so that the state it saves includes what the others did at the
     epoch's end, and so that `resume_from` (a checkpoint read back) is restored after the others
@@ -45,8 +42,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.on_saved = on_saved
         self._previous_seconds = 0.0 if resume_from is None else float(resume_from.get("fit_seconds", 0.0))
         self._began: float | None = None
-        self._writer: threading.Thread | None = None
-        self._error: BaseException | None = None
 
     def on_train_begin(self, logs=None):
         if self._began is None:
@@ -65,26 +60,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         done = epoch + 1
         if not self._due(done):
             return
-        self.wait()
-        payload = files.encode({**self.meta, "epochs_done": done, "fit_seconds": time.perf_counter() - self._began,
-                                **capture(self.model, self.stateful)})
-        self._writer = threading.Thread(target=self._write, args=(payload, done), daemon=True,
-                                        name="epoch-checkpoint")
-        self._writer.start()
-
-    def _write(self, payload, done: int) -> None:
-        try:
-            files.write_encoded(self.folder, payload)
-            if self.on_saved is not None:
-                self.on_saved(done)
-        except BaseException as exc:  # raised in the training thread by `wait`
-            self._error = exc
-
-    def wait(self, raise_error: bool = True) -> None:
-        """Until the last checkpoint is written; then raise what writing it failed with."""
-        if self._writer is not None:
-            self._writer.join()
-            self._writer = None
-        if self._error is not None and raise_error:
-            error, self._error = self._error, None
-            raise RuntimeError(f"could not write the epoch checkpoint to {self.folder}: {error}") from error
+        files.write(self.folder, {**self.meta, "epochs_done": done, "fit_seconds": time.perf_counter() - self._began,
+                                  **capture(self.model, self.stateful)})
+        if self.on_saved is not None:
+            self.on_saved(done)

@@ -1,19 +1,17 @@
 """A checkpoint on disk: one file (a JSON description, then the arrays' raw bytes), written atomically;
 and the metrics journal beside it.
 
-`encode` turns the state into a description and a list of arrays (copies: the caller writes them
-from another thread while training goes on); `write_encoded` writes the file beside the current one
-and renames it over the current one after that has been renamed to `state.previous.ckpt`, as Keras'
-`BackupAndRestore(double_checkpoint=True)` keeps its previous backup: a process killed at any point
-leaves a readable checkpoint. No fsync: the threat is a killed process (preemption, SIGKILL), whose
+`write` puts the new file beside the current one and renames it over the current one after that has
+been renamed to `state.previous.ckpt`, as Keras' `BackupAndRestore(double_checkpoint=True)` keeps
+its previous backup: a process killed at any point leaves a readable checkpoint. No fsync: the threat is a killed process (preemption, SIGKILL), whose
 written data the kernel keeps; after a crash of the whole machine the newest file may be torn, which
 its CRC-32 shows, and the previous one is read instead. One flat file rather than an `.npz`: a zip
-entry per variable cost ~5 ms of CPU per quick-start epoch (bench/checkpoint_overhead.py). Arrays
+entry per variable cost ~5 ms of CPU per quick-start epoch, this ~1 ms (bench/checkpoint_overhead.py). Arrays
 are read with `np.frombuffer`: a checkpoint holds numbers and JSON, never code (no pickle).
 
 The journal (`metrics.jsonl`) gets one line per finished epoch, appended before the next epoch
-starts: the run's metrics survive a killed process even when the store write (in the background)
-and the checkpoint (every N epochs, in the background) did not happen.
+starts: the run's metrics survive a killed process even when the store write (batched, in the
+background) and the checkpoint (every N epochs) did not happen.
 """
 
 from __future__ import annotations
@@ -65,21 +63,18 @@ def _bytes(a: np.ndarray) -> memoryview:
     return memoryview(a.reshape(-1).view(np.uint8))
 
 
-def encode(state: dict) -> tuple[dict, list[np.ndarray]]:
-    """`state` (JSON-able values and NumPy arrays) as (description, contiguous copies of its arrays)."""
+def write(folder: str | Path, state: dict) -> Path:
+    """Make `state` (JSON-able values and NumPy arrays) the folder's current checkpoint; the current
+    one becomes the previous one."""
     arrays: list[np.ndarray] = []
     described = pack({"format": FORMAT, **state}, arrays)
-    return described, [np.array(a, copy=True, order="C") for a in arrays]
-
-
-def write_encoded(folder: str | Path, encoded: tuple[dict, list[np.ndarray]]) -> Path:
-    """Make `encoded` the folder's current checkpoint (the current one becomes the previous one)."""
-    described, arrays = encoded
+    arrays = [np.asarray(a, order="C") for a in arrays]  # (ascontiguousarray makes 0-d arrays 1-d)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     index, offset, crc = [], 0, 0
     for a in arrays:
-        index.append({"dtype": a.dtype.name, "shape": list(a.shape), "offset": offset})  # little-endian
+        dtype = a.dtype.name if a.dtype.kind == "V" else a.dtype.str  # bfloat16 & co. are "<V2": by name
+        index.append({"dtype": dtype, "shape": list(a.shape), "offset": offset})
         offset += a.nbytes
         crc = zlib.crc32(_bytes(a), crc)
     header = json.dumps({"state": described, "arrays": index, "bytes": offset, "crc32": crc}).encode("utf-8")
@@ -92,10 +87,6 @@ def write_encoded(folder: str | Path, encoded: tuple[dict, list[np.ndarray]]) ->
         os.replace(current, folder / PREVIOUS)
     os.replace(partial, current)
     return current
-
-
-def write(folder: str | Path, state: dict) -> Path:
-    return write_encoded(folder, encode(state))
 
 
 def _read(path: Path) -> dict:

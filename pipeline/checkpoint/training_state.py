@@ -57,7 +57,8 @@ def _keras_global_seed():
 def rng_state() -> dict:
     import keras
 
-    state = {"numpy": list(np.random.get_state()), "python": random.getstate()}
+    version, internal, gauss = random.getstate()  # 625 ints: one array, not 625 JSON numbers
+    state = {"numpy": list(np.random.get_state()), "python": [version, np.array(internal, dtype=np.uint64), gauss]}
     generator = _keras_global_seed()
     if generator is not None:
         state["keras"] = np.asarray(keras.ops.convert_to_numpy(generator.state.value))
@@ -74,7 +75,7 @@ def set_rng_state(state: dict) -> None:
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss), float(cached)))
     version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
+    random.setstate((version, tuple(int(i) for i in internal), gauss))
     generator = _keras_global_seed()
     if generator is not None and "keras" in state:
         generator.state.assign(state["keras"])

@@ -20,6 +20,23 @@ def add_commands(sub) -> None:
     p.set_defaults(handler=_runs)
 
 
+def _progress(run, state: str) -> str:
+    """Epochs done: the store's heartbeat, or, for a run that did not finish, its journal when it is
+    on this machine (the store is written every few seconds; the journal every epoch)."""
+    from pipeline import heartbeat
+    from pipeline.checkpoint import files
+    from pipeline.checkpoint.location import RESUME
+    from pipeline.tracking.runs import local_artifact_dir
+
+    progress = run.tags.get(heartbeat.PROGRESS, "-")
+    local = local_artifact_dir(run.artifact_uri) if run.artifact_uri and state != "FINISHED" else None
+    journal = files.read_journal(local / "checkpoints" / RESUME) if local is not None else {}
+    if journal:
+        total = progress.split("/")[1] if "/" in progress else run.params.get("train.epochs", "?")
+        return f"{max(journal) + 1}/{total}"
+    return progress
+
+
 def _runs(args) -> int:
     from pipeline import heartbeat, tracking
     from pipeline.tracking import runs
@@ -35,7 +52,7 @@ def _runs(args) -> int:
         state = heartbeat.state(run.status, run.tags, now)
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.start_ms / 1000)) if run.start_ms else "-"
         print(f"{run.run_id:<32}  {run.experiment[:14]:<14} {run.name[:24]:<24} {state:<9} "
-              f"{run.tags.get(heartbeat.PROGRESS, '-'):>7}  {started}")
+              f"{_progress(run, state):>7}  {started}")
         if state in ("died", "KILLED", "FAILED") and "resume.command" in run.tags:
             print(f"{'':<34}resume: {run.tags['resume.command']}")
     return EXIT_OK

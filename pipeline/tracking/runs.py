@@ -22,6 +22,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     experiment: str = ""
+    artifact_uri: str = ""
 
     @property
     def parent_run_id(self) -> str | None:
@@ -37,7 +38,8 @@ def _client(uri: str):
 def _record(run, experiment: str = "") -> RunRecord:
     info = run.info
     return RunRecord(info.run_id, info.run_name or "", info.experiment_id, info.status, info.start_time,
-                     info.end_time, dict(run.data.tags), dict(run.data.metrics), dict(run.data.params), experiment)
+                     info.end_time, dict(run.data.tags), dict(run.data.metrics), dict(run.data.params), experiment,
+                     info.artifact_uri)
 
 
 def get_run(uri: str, run_id: str) -> RunRecord:
