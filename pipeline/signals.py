@@ -6,9 +6,8 @@ can be inside a jitted step whose input buffers were already donated: the model'
 point at deleted arrays and the model cannot be saved (issue 12: "'NoneType' object is not
 callable", no last.keras). Inside `graceful_stop()`, while a `fit` runs, the handler only records the
 signal and `StopOnSignal` (pipeline/signals_keras.py) raises `Interrupted` after the batch, with the
-step's state complete;
-outside training (data preparation, compilation, evaluation) it raises at once. A second signal
-raises at once too, for a person who does not want to wait.
+step's state complete; outside training (data preparation, compilation, evaluation) it raises at
+once. A second signal raises at once too, for a person who does not want to wait.
 
 The handlers are installed only over Python's defaults, so a caller with its own (`pipeline tune`'s
 SIGTERM handler, pipeline/search/interrupt.py) keeps it.
