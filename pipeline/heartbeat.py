@@ -2,7 +2,7 @@
 
 A run killed with SIGKILL (or by a crash of the machine) cannot mark itself: MLflow keeps it
 RUNNING forever. So a run records its host, process id and that process's start time (the id
-alone may be reused), and a heartbeat (time, epochs done) with every epoch's metrics. A RUNNING
+alone may be reused), and a heartbeat (time, epochs done) with its metrics (every 10 s). A RUNNING
 run is "died" when its process is gone from this host, or, for a run on another host, when its
 heartbeat is older than `STALE_AFTER_S` and several epoch lengths.
 """

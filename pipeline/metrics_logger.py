@@ -1,11 +1,10 @@
 """A Keras callback that records each epoch's metrics: in the run's journal at once, in the store soon.
 
-The journal line (`pipeline/checkpoint/files.py`, a small append, ~0.1 ms) makes the epoch durable
-before the next one starts; the store write, with the run's heartbeat, is queued
-(`RunLogger.log_epoch`, a background thread: a synchronous SQLite write costs ~3-5 ms an epoch,
-more than the 3% budget of the quick start's ~100-150 ms epochs, bench/checkpoint_overhead.py). A
-resumed run, and `pipeline report` on a run whose process died, replay the journal into the store
-(`pipeline/resume.py`). The history kept here is the run's curves for the end-of-run plots and
+The journal line (`pipeline/checkpoint/files.py`, a small append, ~0.2 ms) makes the epoch durable
+before the next one starts; the store gets it, with the run's heartbeat, in the next batch
+(`RunLogger.log_epoch`: every 10 s, in a background thread; a synchronous store write per epoch
+cost 10-30% of a quick-start epoch, bench/checkpoint_overhead.py). A resumed run, and `pipeline
+report` on a run whose process died, replay the journal into the store (`pipeline/resume.py`). The history kept here is the run's curves for the end-of-run plots and
 verdict, and part of the checkpoint (`get_state`).
 """
 
