@@ -78,6 +78,7 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
         record = resuming.choose(loaded, uri, resume, "kfold")
         resumption = resuming.check(loaded, uri, record)
         parent = RunLogger.reopen(uri, record.run_id)
+        parent.delete_tag("error")
         earlier = {int(r.params["data.split.fold"]): r for r in runs.children(uri, record.run_id, experiment_id)
                    if "data.split.fold" in r.params}
         extended = resumption.extended_from is not None
