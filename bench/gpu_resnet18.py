@@ -65,7 +65,7 @@ def pipeline_variant(overrides: list[str]):
     from pipeline.performance import execution_scope
     from pipeline.plugins import load_plugins
     from pipeline.recipe import load_recipe
-    from pipeline.train import build_compiled_model, prepare_data
+    from pipeline.assemble import build_compiled_model, prepare_data
 
     load_plugins()
     loaded = load_recipe(RECIPE, overrides)
@@ -85,7 +85,7 @@ def pipeline_variant(overrides: list[str]):
             times.append(time.perf_counter() - self.t)
 
     steps = math.ceil(len(splits.x_train) / train.batch_size)
-    with execution_scope(loaded.plan, steps, echo=lambda line: print(line, file=sys.stderr), track=False):
+    with execution_scope(loaded.plan, steps, echo=lambda line: print(line, file=sys.stderr)):
         model = build_compiled_model(loaded, splits.x_train.shape[1:], steps)
         model.fit(splits.x_train, splits.y_train, batch_size=train.batch_size, epochs=train.epochs,
                   shuffle=True, verbose=0, callbacks=[Timer()])

@@ -64,20 +64,20 @@ def main() -> int:
     timed("import keras (+jax)", imp)("keras")
     import keras
     import mlflow
-    import mlflow.tracking.fluent as fluent
 
-    from pipeline import tracking
-    import pipeline.train as train
+    from pipeline import assemble, keras_compat, tracking
+    from pipeline.tracking.run_logger import RunLogger
 
-    for attr in ("connect", "log_params", "versions"):
+    for attr in ("connect", "versions"):
         patch(tracking, attr, f"tracking.{attr}")
-    for attr in ("start_run", "log_text", "set_tags", "log_param", "log_metrics", "log_figure",
-                 "log_artifact"):
-        patch(mlflow, attr, f"mlflow.{attr}")
-    patch(fluent, "end_run", "mlflow.end_run")
-    patch(mlflow.MlflowClient, "log_batch", "MlflowClient.log_batch (epoch metrics)")
-    for attr in ("set_seed", "prepare_data", "build_compiled_model", "save_model"):
-        patch(train, attr, f"train.{attr}")
+    for attr in ("start", "log_params", "log_text", "set_tags", "log_metrics", "log_figure", "log_artifact",
+                 "log_bytes", "end"):
+        patch(RunLogger, attr, f"RunLogger.{attr}")
+    patch(mlflow.MlflowClient, "log_batch", "MlflowClient.log_batch (all store writes)")
+    for attr in ("prepare_data", "build_compiled_model"):
+        patch(assemble, attr, f"assemble.{attr}")
+    for attr in ("set_seed", "save_model"):
+        patch(keras_compat, attr, f"keras_compat.{attr}")
     patch(keras.Model, "fit", "keras Model.fit")
     patch(keras.Model, "evaluate", "keras Model.evaluate")
     try:

@@ -29,7 +29,7 @@ def baseline_score(loaded) -> tuple[str, float]:
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.metrics import mean_absolute_error, roc_auc_score
 
-    from pipeline.train import prepare_data
+    from pipeline.assemble import prepare_data
 
     _, s = prepare_data(loaded)
     flat = [np.asarray(x).reshape(len(x), -1) for x in (s.x_train, s.x_test)]

@@ -1,6 +1,7 @@
-"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report).
+"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report | runs).
 
-Exit codes: 0 success, 1 the run failed, 2 bad recipe, arguments or store (one message, no traceback).
+Exit codes: 0 success, 1 the run failed, 2 bad recipe, arguments or store (one message, no traceback),
+130 / 143 a run stopped by SIGINT / SIGTERM (marked KILLED, resumable).
 Heavy imports happen inside the commands, so `--help` and `validate` stay instant.
 """
 
@@ -31,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = recipe_command("run", "train a recipe and record it as an MLflow run")
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
+    p.add_argument("--resume", metavar="RUN_ID", help="continue this run (or 'last': the newest unfinished run of "
+                                                      "the recipe) from its last epoch checkpoint, same run id")
     recipe_command("validate", "check a recipe without training (no framework import)")
     recipe_command("show", "print the resolved recipe and the model's per-layer parameter counts")
     sub.add_parser("plugins", help="list the registered components and the plugins that provide them")
@@ -48,8 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="search state folder (default: tuning/<recipe name>)")
     p.add_argument("-o", "--output", help="where to write the best recipe (default: <dir>/best.yaml)")
     from pipeline.diagnostics.commands import add_commands  # diagnose | lr-find | report
+    from pipeline.tracking.commands import add_commands as add_run_commands  # runs
 
     add_commands(sub, recipe_command)
+    add_run_commands(sub)
     p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return command(args)
     except RecipeError as exc:
-        print(f"error: invalid recipe\n{exc}", file=sys.stderr)
+        print(f"error: {getattr(exc, 'title', 'invalid recipe')}\n{exc}", file=sys.stderr)
         return EXIT_USAGE
     except StoreError as exc:  # nothing was recorded: the store could not be used
         print(f"error: {exc}", file=sys.stderr)
@@ -102,7 +107,7 @@ def _show(args) -> int:
     from pipeline.build.model import build_model
     from pipeline.kfold import fold_recipe
     from pipeline.performance import describe_devices
-    from pipeline.train import prepare_data
+    from pipeline.assemble import prepare_data
 
     print(describe_devices(loaded.resolved["backend"], loaded.plan.recipe.train.device))
 
@@ -122,9 +127,6 @@ def _show(args) -> int:
 
 
 def _run(args) -> int:
-    import time
-
-    started_ms = int(time.time() * 1000)
     loaded = _load(args)
     from pipeline.recipe import RecipeError, locate
     from pipeline.tracking.store import StoreError
@@ -136,33 +138,34 @@ def _run(args) -> int:
         if split.kfold and split.fold is None:  # cross-validation: one nested run per fold
             from pipeline.kfold import run_kfold
 
-            run_kfold(loaded, tracking_uri=args.tracking_uri)
+            run_kfold(loaded, tracking_uri=args.tracking_uri, resume=args.resume)
         else:
-            run(loaded, tracking_uri=args.tracking_uri)
+            run(loaded, tracking_uri=args.tracking_uri, resume=args.resume)
     except RecipeError as exc:  # found while building (e.g. an empty image folder): point at the recipe
+        if getattr(exc, "located", False):  # a refused --resume: its problems carry their places
+            raise
         raise RecipeError([locate(p, loaded.marks) for p in exc.problems]) from None
-    except StoreError:
+    except StoreError:  # nothing was recorded: main() says what is wrong with the store
         raise
-    except KeyboardInterrupt:
-        print("interrupted: the MLflow run is marked KILLED", file=sys.stderr)
-        return EXIT_FAILED
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: exit as the shell would, 130 / 143
+        end = getattr(exc, "run_end", None)
+        print(f"{exc or 'interrupted'}: " + (_ended(end) if end else "no run was recorded"), file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
     except Exception as exc:
-        print(f"run failed: {type(exc).__name__}: {exc}\n({_recorded(started_ms)})", file=sys.stderr)
+        end = getattr(exc, "run_end", None)
+        print(f"run failed: {type(exc).__name__}: {exc}\n"
+              + (_ended(end, " (the traceback is in its error.txt artifact)") if end else "no run was recorded"),
+              file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
 
 
-def _recorded(started_ms: int) -> str:
-    """What the store holds about this command's failed run, read back rather than assumed."""
-    mlflow = sys.modules.get("mlflow")
-    try:
-        run = mlflow.last_active_run() if mlflow is not None else None
-    except Exception as exc:  # the store failed too
-        return f"the MLflow run's status could not be read back: {type(exc).__name__}: {exc}"
-    if run is None or run.info.start_time < started_ms:  # failed before a run was started
-        return "no MLflow run was recorded"
-    note = ", with the traceback in its error.txt artifact" if run.info.status == "FAILED" else ""
-    return f"the MLflow run {run.info.run_id} is marked {run.info.status}{note}"
+def _ended(end, note: str = "") -> str:
+    """What became of a run that did not finish, and how to continue it."""
+    kept = (f"its checkpoint after epoch {end.epochs_done} is kept" if end.epochs_done
+            else "it saved no epoch checkpoint (a resume starts at epoch 1)")
+    return (f"the MLflow run {end.run_id} is marked {end.status}{note}; {kept}"
+            + (f"\nresume it: {end.resume_command}" if end.resume_command else ""))
 
 
 def _tune(args) -> int:

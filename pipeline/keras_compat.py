@@ -53,5 +53,13 @@ def set_seed(seed: int) -> None:
 
 
 def save_model(model, path) -> None:
+    """`model.save(path)` to a hidden file beside `path`, renamed over it when complete: a process
+    killed while saving leaves the previous file whole."""
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    partial = path.with_name(f".{path.name}")  # Keras wants the .keras suffix
     with tensorflow_probe_disabled():
-        model.save(path)
+        model.save(partial)
+    os.replace(partial, path)

@@ -46,10 +46,19 @@ def summarize(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
     return summary
 
 
-def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print) -> KFoldResult:
-    """Train every fold of `loaded` (which sets `data.split.kfold`) as a nested run of one parent."""
+def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
+              resume: str | None = None) -> KFoldResult:
+    """Train every fold of `loaded` (which sets `data.split.kfold`) as a nested run of one parent.
+
+    `resume` (the parent's run id, or `last`) continues an interrupted cross-validation: finished
+    folds are kept, an interrupted fold continues from its epoch checkpoint, missing folds are
+    trained; a larger `train.epochs` extends every fold.
+    """
     from pipeline import backend as backends
-    from pipeline import tracking
+    from pipeline import heartbeat, signals, tracking
+    from pipeline import resume as resuming
+    from pipeline.tracking import runs
+    from pipeline.tracking.run_logger import RunLogger
 
     recipe = loaded.plan.recipe
     k = recipe.data.split.kfold
@@ -57,7 +66,6 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print)
         raise ValueError(f"Expected a recipe with data.split.kfold and no fold. Received: "
                          f"kfold={k}, fold={recipe.data.split.fold}")
     backends.activate(loaded.resolved["backend"])
-    import mlflow
     import yaml
 
     from pipeline.train import run
@@ -65,29 +73,58 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print)
     uri = tracking.tracking_uri(tracking_uri)
     experiment_id = tracking.connect(uri, recipe.track.experiment)
     name = recipe.track.run_name or recipe.name or "recipe"
-    tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
-            "kfold": str(k), **tracking.versions(), **recipe.track.tags}
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{name}-cv{k}", tags=tags) as parent:
-        parent_id = parent.info.run_id
-        tracking.log_params(tracking.flatten({key: v for key, v in loaded.resolved.items()
-                                              if key not in ("name", "description")}))
-        mlflow.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
-        run_ids, fold_metrics = [], []
-        for fold in range(k):
-            echo(f"fold {fold + 1}/{k}")
-            result = run(fold_recipe(loaded, fold), tracking_uri=uri, echo=echo,
-                         parent_run_id=parent_id, run_name=f"{name}-fold{fold}")
-            run_ids.append(result.run_id)
-            # the fold's model as kept (early stopping may have restored its best epoch) on its fold
-            metrics = mlflow.get_run(result.run_id).data.metrics
-            fold_metrics.append({m.removeprefix("final_"): v for m, v in metrics.items()
-                                 if m.startswith("final_val_")})
-        fingerprint = mlflow.get_run(run_ids[0]).data.tags.get("data.fingerprint", "")
-        summary = summarize(fold_metrics)
-        mlflow.set_tags({"data.fingerprint": fingerprint, "recipe.id": stable_hash(loaded.hash, fingerprint)})
-        mlflow.log_metrics({f"cv_{m}": v for m, v in summary.items()})
-        for fold, metrics in enumerate(fold_metrics):  # one point per fold, to plot the spread
-            mlflow.log_metrics({f"fold_{m}": v for m, v in metrics.items()}, step=fold)
+    earlier = {}  # fold -> its run, in a resumed cross-validation
+    if resume is not None:
+        record = resuming.choose(loaded, uri, resume, "kfold")
+        resumption = resuming.check(loaded, uri, record)
+        parent = RunLogger.reopen(uri, record.run_id)
+        parent.delete_tag("error")
+        earlier = {int(r.params["data.split.fold"]): r for r in runs.children(uri, record.run_id, experiment_id)
+                   if "data.split.fold" in r.params}
+        extended = resumption.extended_from is not None
+    else:
+        tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
+                "kfold": str(k), **tracking.versions(), **recipe.track.tags}
+        parent = RunLogger.start(uri, experiment_id, f"{name}-cv{k}", tags)
+        parent.log_params(tracking.flatten({key: v for key, v in loaded.resolved.items()
+                                            if key not in ("name", "description")}))
+        extended = False
+    parent_id = parent.run_id
+    parent.set_tags({**heartbeat.identity(), "resume.command": resuming.command(loaded, uri, parent_id)})
+    parent.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
+    with signals.graceful_stop():
+        try:
+            run_ids, fold_metrics = [], []
+            for fold in range(k):
+                echo(f"fold {fold + 1}/{k}")
+                before = earlier.get(fold)
+                if before is not None and before.status == "FINISHED" and not extended:
+                    echo(f"fold {fold + 1} finished before (run {before.run_id}): kept")
+                    run_id, metrics = before.run_id, before.metrics
+                else:
+                    result = run(fold_recipe(loaded, fold), tracking_uri=uri, echo=echo, parent_run_id=parent_id,
+                                 run_name=f"{name}-fold{fold}", resume=None if before is None else before.run_id)
+                    run_id, metrics = result.run_id, result.metrics
+                run_ids.append(run_id)
+                # the fold's model as kept (early stopping may have restored its best epoch) on its fold
+                fold_metrics.append({m.removeprefix("final_"): v for m, v in metrics.items()
+                                     if m.startswith("final_val_")})
+            fingerprint = runs.get_run(uri, run_ids[0]).tags.get("data.fingerprint", "")
+            summary = summarize(fold_metrics)
+            parent.set_tags({"data.fingerprint": fingerprint, "recipe.id": stable_hash(loaded.hash, fingerprint)})
+            parent.log_metrics({f"cv_{m}": v for m, v in summary.items()})
+            for fold, metrics in enumerate(fold_metrics):  # one point per fold, to plot the spread
+                parent.log_metrics({f"fold_{m}": v for m, v in metrics.items()}, step=fold)
+        except BaseException as exc:
+            parent.fail(str(exc) if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}",
+                        status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            end = getattr(exc, "run_end", None)
+            if end is not None:  # the fold's run: the run to resume is the parent
+                end.run_id = f"{parent_id} (fold {len(run_ids) + 1}: {end.run_id})"
+                end.resume_command = resuming.command(loaded, uri, parent_id)
+            raise
+    parent.delete_tag("resume.command")
+    parent.finish()
     for metric in sorted({m for metrics in fold_metrics for m in metrics}):
         echo(f"cross-validation {metric}: {summary[metric + '_mean']:.4f} ± {summary[metric + '_std']:.4f} "
              f"over {k} folds")

@@ -72,9 +72,9 @@ def output_scope(is_output: bool):
 
 
 @contextlib.contextmanager
-def execution_scope(plan, steps_per_epoch: int, echo=print, track: bool = True):
+def execution_scope(plan, steps_per_epoch: int, echo=print):
     """Everything built and trained inside runs with the recipe's precision, device and
-    distribution; the chosen settings are printed and (`track`) logged as MLflow params (`*_used`)."""
+    distribution; the chosen settings are printed and yielded (the run logs them as `*_used` params)."""
     import keras
 
     from pipeline import distribution
@@ -94,9 +94,5 @@ def execution_scope(plan, steps_per_epoch: int, echo=print, track: bool = True):
              f"{summary['train.per_device_batch_size']}; learning rate {learning_rate_used(plan):g}"
              + (f" (scaled by batch/{train.scale_lr_with_batch})" if train.scale_lr_with_batch else
                 " (as written: set train.scale_lr_with_batch to scale it with the global batch)"))
-    if track:
-        import mlflow
-
-        mlflow.log_params(used)
     with precision_scope(train.precision), device_scope(train.device), distributed:
         yield used

@@ -1,26 +1,21 @@
-"""One `pipeline run`: data -> model -> `model.fit` -> test evaluation, all recorded in one MLflow run."""
+"""One `pipeline run`, start to end: the run's lifecycle.
+
+Open the MLflow run (or reopen it, `--resume`), assemble data and model (`pipeline/assemble.py`),
+fit with an epoch checkpoint after every epoch (`pipeline/fit.py`), evaluate once
+(`pipeline/evaluation.py`), log the model and the reports, and end the run FINISHED. Whatever
+stops it instead ends it FAILED (an error) or KILLED (SIGTERM, SIGINT), with the reason, the model
+as it was (`checkpoints/last.keras`) and the command that resumes it (tag `resume.command`).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import math
 import sys
-import tempfile
-import time
 import traceback
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 from pipeline import backend as backends
-from pipeline import tracking
-from pipeline.components import build
-from pipeline.data.checks import load_source
-from pipeline.data.preprocess import fit_preprocessing, log_preprocessing
-from pipeline.data.split import Splits, class_balance, split_dataset
-from pipeline.data.targets import fit_target_scaling
-from pipeline.keras_compat import save_model, set_seed
-from pipeline.performance import execution_scope
-from pipeline.recipe import LoadedRecipe
+from pipeline import heartbeat, signals, tracking
+from pipeline.recipe import LoadedRecipe, Problem
 from pipeline.recipe.hashing import stable_hash
 
 
@@ -30,188 +25,277 @@ class RunResult:
     test_metrics: dict[str, float]
     history: dict[str, list[float]]
     fit_seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)  # every end-of-run metric logged (final_val_*, ...)
 
 
-def prepare_data(loaded: LoadedRecipe):
-    """Build the source, split it, fit preprocessing on the training split only."""
-    plan = loaded.plan
-    data = load_source(loaded)  # labels as the task reads them, checked: bad data stops here as a recipe error
-    split_cfg = plan.recipe.data.split
-    splits = split_dataset(data, val=split_cfg.val, test=split_cfg.test, stratify=split_cfg.stratify,
-                           seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed,
-                           kfold=split_cfg.kfold, fold=split_cfg.fold)
-    from pipeline.data.training_data import make_long_tailed
+@dataclass
+class RunEnd:
+    """How a run that did not finish ended, attached to the exception as `run_end` for the CLI."""
 
-    make_long_tailed(splits, plan.recipe.data.imbalance_ratio, plan.recipe.seed)  # demo data only
-    fit_preprocessing(splits, [build(p) for p in plan.preprocess])  # training split only
-    fit_target_scaling(splits, plan.recipe.data.standardize_targets)  # regression: training targets' mean, std
-    return data, splits
-
-
-def build_compiled_model(loaded: LoadedRecipe, input_shape, steps_per_epoch: int, target_scaling=None):
-    from pipeline.build.model import build_model
-    from pipeline.build.training import compile_model
-
-    plan = loaded.plan
-    model = build_model(plan.layers, plan.outputs, input_shape, name=plan.recipe.name, target_scaling=target_scaling)
-    compile_model(model, plan, steps_per_epoch)
-    return model
+    run_id: str
+    status: str  # FAILED | KILLED
+    epochs_done: int  # epochs the run's checkpoint holds
+    resume_command: str
 
 
 def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
         parent_run_id: str | None = None, run_name: str | None = None,
-        extra_callbacks: tuple = (), evaluate_test: bool = True) -> RunResult:
-    """Train and evaluate `loaded`; the MLflow run ends FINISHED, or FAILED with the error recorded.
+        extra_callbacks: tuple = (), evaluate_test: bool = True, resume: str | None = None) -> RunResult:
+    """Train and evaluate `loaded`; the MLflow run ends FINISHED, or FAILED/KILLED with the reason.
 
     `parent_run_id` makes it a nested run of that run (a fold, a search trial), shown under it in
     the MLflow UI; it works across processes since it is only the `mlflow.parentRunId` tag.
     `evaluate_test=False` (search trials) leaves the test split unread: a trial is chosen on
     validation, and the chosen recipe gets its one test evaluation when it is run on its own.
     `extra_callbacks` are Keras callbacks added after the recipe's (a search's trial abort, backup).
+    `resume`: a run id (or `last`) to continue from its last epoch checkpoint (`pipeline/resume.py`).
     """
+    from pipeline import resume as resuming
+    from pipeline.tracking import runs
+
     recipe = loaded.plan.recipe
     backends.activate(loaded.resolved["backend"])
-    import mlflow
-    import yaml
-
     uri = tracking.tracking_uri(tracking_uri)
     experiment_id = tracking.connect(uri, recipe.track.experiment)
-    tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
-            **tracking.versions(), **recipe.track.tags,
-            "plugins": ", ".join(sorted(str(p) for p in loaded.plan.providers))}
-    if parent_run_id:
-        tags["mlflow.parentRunId"] = parent_run_id
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name or recipe.track.run_name or recipe.name,
-                          tags=tags, nested=parent_run_id is not None) as active, contextlib.ExitStack() as scopes:
-        run_id = active.info.run_id
-        model = None
-        from pipeline.metrics_logger import MLflowMetricsLogger
-
-        logger = MLflowMetricsLogger(run_id)
+    resumption = None
+    if resume is not None:  # a fold of a resumed cross-validation is chosen by its parent (kfold.py)
+        record = runs.get_run(uri, resume) if parent_run_id else resuming.choose(loaded, uri, resume, "plain")
+        resumption = resuming.check(loaded, uri, record)
+    with signals.graceful_stop():
+        session = _Session(loaded, uri, echo)
         try:
-            tracking.log_params(tracking.flatten({k: v for k, v in loaded.resolved.items()
-                                                  if k not in ("name", "description", "search")}))
-            mlflow.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
-            set_seed(recipe.seed)
-            data, splits = prepare_data(loaded)
-            fingerprint = data.fingerprint()
-            mlflow.set_tags({"data.fingerprint": fingerprint,
-                             "recipe.id": stable_hash(loaded.hash, fingerprint)})
-            balanced = splits.sizes() if recipe.task == "classification" else {}  # regression: no classes
-            mlflow.log_params({f"data.size.{k}": v for k, v in splits.sizes().items()}
-                              | {f"data.balance.{k}": class_balance(getattr(splits, f"y_{k}")) for k in balanced}
-                              | {f"data.{k}": v for k, v in data.info.items()})
-            log_preprocessing(splits.preprocessors)
-            steps_per_epoch = math.ceil(len(splits.x_train) / recipe.train.batch_size)
-            scopes.enter_context(execution_scope(loaded.plan, steps_per_epoch, echo))  # precision, device, parallel
-            model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch, splits.target_scaling)
-            from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
-
-            finish_initialization(model, splits.x_train, seed=recipe.seed)
-            from pipeline import transfer  # init_from, freeze (after LSUV: loaded weights win)
-
-            mlflow.log_params(transfer.prepare(model, loaded.plan, steps_per_epoch))
-            mlflow.log_param("model.parameters", model.count_params())
-            if recipe.train.scale_lr_with_batch:  # the rate actually used, next to the recipe's
-                from pipeline.build.training import learning_rate_used
-
-                mlflow.log_param("train.optimizer.learning_rate_used", learning_rate_used(loaded.plan))
-            if recipe.train.preflight:  # the `pipeline diagnose` checks; a failed one fails the run
-                from pipeline.diagnostics.preflight import run_preflight
-
-                run_preflight(loaded, (data, splits), echo)
-            result = _fit_and_evaluate(model, loaded, splits, logger, extra_callbacks, evaluate_test, echo)
-            from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
-
-            _log_artifacts(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
-                           result.history, recipe.track.log_model)
-            from pipeline.diagnostics.report import after_training  # verdict, curve readings, report
-
-            after_training(model, loaded, splits, result.history, echo)
-            echo(("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
-                  if result.test_metrics else "test split not evaluated (k-fold fold or search trial)")
-                 + f"  (training took {result.fit_seconds:.1f} s)")
-            echo(f"MLflow run id: {run_id} (experiment '{recipe.track.experiment}', {uri})")
-            return result
+            session.open(experiment_id, parent_run_id, run_name, resumption)
+            return session.train(resumption, extra_callbacks, evaluate_test)
         except BaseException as exc:
-            logger.flush()  # the epochs before the failure stay on record
-            _record_failure(exc, model)
+            try:
+                session.end(exc, resumption)
+            except Exception as problem:  # e.g. the store went away: the first error is the one to see
+                print(f"warning: could not record how run {getattr(session.logger, 'run_id', '?')} ended: "
+                      f"{type(problem).__name__}: {problem}", file=sys.stderr)
             raise
 
 
-def _fit_and_evaluate(model, loaded: LoadedRecipe, splits: Splits, logger, extra_callbacks=(),
-                      evaluate_test: bool = True, echo=print) -> RunResult:
-    import mlflow
+class _Session:
+    """One run being trained: what its failure path needs to know (the run, the model, the folder)."""
 
-    from pipeline.build.training import build_callbacks, log_test_reports
-    from pipeline.diagnostics.monitors import attach  # explosion guard by default, probe batches
+    def __init__(self, loaded: LoadedRecipe, uri: str, echo):
+        self.loaded, self.uri, self.echo = loaded, uri, echo
+        self.logger = self.folder = self.model = None
+        self.epochs_done = 0  # epochs the newest epoch checkpoint holds
+        self.nested = False
 
-    train = loaded.plan.recipe.train
-    from pipeline.data.training_data import fit_data  # arrays or the training feed (mix, oversampling)
+    def open(self, experiment_id: str, parent_run_id, run_name, resumption) -> None:
+        from pipeline import resume as resuming
+        from pipeline.checkpoint.location import run_folder
+        from pipeline.tracking.run_logger import RunLogger
 
-    data = fit_data(loaded.plan, splits, classes=model.output_shape[-1], seed=loaded.plan.recipe.seed)
-    if data.params:
-        mlflow.log_params(data.params)
-    # The logger goes first (after callbacks that only add to the logs, e.g. the learning rate) so an
-    # epoch's metrics are recorded even if a later callback stops the run.
-    started = time.perf_counter()
-    callbacks = attach(build_callbacks(loaded.plan, logger), loaded.plan, splits.x_train, splits.y_train)
-    from pipeline.transfer import fit_in_stages  # one model.fit, or phases at train.unfreeze epochs
+        loaded, recipe = self.loaded, self.loaded.plan.recipe
+        self.nested = bool(parent_run_id)
+        if resumption is not None:
+            self.logger = RunLogger.reopen(self.uri, resumption.run.run_id)
+        else:
+            tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
+                    **tracking.versions(), **recipe.track.tags,
+                    "plugins": ", ".join(sorted(str(p) for p in loaded.plan.providers))}
+            self.logger = RunLogger.start(self.uri, experiment_id, run_name or recipe.track.run_name or recipe.name,
+                                          tags, parent_run_id)
+        self.folder = run_folder(self.logger)
+        self.logger.set_tags(heartbeat.identity())
+        if not self.nested:  # a nested run (fold, trial) is resumed through its parent
+            self.logger.set_tags({"resume.command": resuming.command(loaded, self.uri, self.logger.run_id)})
 
-    fit_in_stages(model, loaded.plan, echo=echo, **data.train, validation_data=data.validation,
-                  epochs=train.epochs, verbose=train.verbose, callbacks=[*callbacks, *extra_callbacks])
-    fit_seconds = time.perf_counter() - started
-    test_metrics = {}
-    if evaluate_test and len(splits.x_test):  # k-fold folds and search trials leave the test split alone
-        # The test split is read here, once, after training and model selection are over.
-        scores = model.evaluate(splits.x_test, data.y_test, batch_size=train.batch_size, verbose=0,
-                                return_dict=True)
-        test_metrics = {f"test_{k}": float(v) for k, v in scores.items()}
-        if train.tta is not None:  # logged beside, never instead of, the plain test metrics
-            from pipeline.tta import evaluate_tta
+    def train(self, resumption, extra_callbacks, evaluate_test: bool) -> RunResult:
+        import yaml
 
-            test_metrics |= evaluate_tta(model, loaded.plan, splits.x_test, data.y_test, train.batch_size)
-        # end-of-run reports on the test split (e.g. the confusion matrix), logged as artifacts
-        log_test_reports(model, loaded.plan, splits.x_test, splits.y_test, train.batch_size)
-    else:  # the model as kept (best weights, if restored) on its validation split / held-out fold
-        x_val, y_val = data.validation
-        scores = model.evaluate(x_val, y_val, batch_size=train.batch_size, verbose=0, return_dict=True)
-        mlflow.log_metrics({f"final_val_{k}": float(v) for k, v in scores.items()})
-    mlflow.log_metrics({**test_metrics, "fit_time_s": fit_seconds})
-    return RunResult(logger.run_id, test_metrics, logger.history, fit_seconds)
+        from pipeline import fit
+        from pipeline.evaluation import evaluate
+        from pipeline.keras_compat import set_seed
+        from pipeline.performance import execution_scope
 
+        loaded, logger, echo = self.loaded, self.logger, self.echo
+        recipe = loaded.plan.recipe
+        checkpoint, stored_through = self._resume_point(resumption)
+        logger.log_params(tracking.flatten({k: v for k, v in loaded.resolved.items()
+                                            if k not in ("name", "description", "search")}))
+        logger.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
+        set_seed(recipe.seed)
+        data, splits = self._data(resumption)
+        steps_per_epoch = fit.steps_per_epoch(loaded, splits)
+        with execution_scope(loaded.plan, steps_per_epoch, echo) as used:  # precision, device, parallel
+            logger.log_params(used)
+            self.model = model = self._model(splits, steps_per_epoch, copy_weights=checkpoint is None)
+            if recipe.train.preflight and resumption is None:  # `pipeline diagnose`; a failed check fails the run
+                from pipeline.diagnostics.preflight import run_preflight
 
-def _log_artifacts(model, history: dict, log_model: bool) -> None:
-    import mlflow
+                run_preflight(loaded, (data, splits), logger, echo)
+            if resumption is not None:
+                echo(f"resuming run {logger.run_id} " + (f"after epoch {self.epochs_done} of {recipe.train.epochs}"
+                                                         if checkpoint else "from epoch 1 (it saved no checkpoint)"))
+            fitted = fit.fit(model, loaded, splits, logger, self.folder, checkpoint, stored_through,
+                             extra_callbacks, echo, on_saved=self._saved)
+            for note in fitted.notes:
+                echo(f"note: {note}")
+            result = evaluate(model, loaded.plan, splits, fitted.data, evaluate_test)
+            logger.log_metrics({**result.metrics, "fit_time_s": fitted.seconds})
+            for path, artifact in result.artifacts.items():
+                logger.log_output(path, artifact)
+            from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
 
-    from pipeline.plots import learning_curves
+            self._log_model(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
+                            fitted.history)
+            from pipeline.diagnostics.report import after_training  # verdict, curve readings, report
 
-    if history:
-        fig = learning_curves(history)
-        mlflow.log_figure(fig, "plots/learning_curves.png")
-        import matplotlib.pyplot as plt
+            after_training(model, loaded, splits, fitted.history, logger, echo)
+            echo(("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
+                  if result.test_metrics else "test split not evaluated (k-fold fold or search trial)")
+                 + f"  (training took {fitted.seconds:.1f} s)")
+        self._close("FINISHED")
+        echo(f"MLflow run id: {logger.run_id} (experiment '{recipe.track.experiment}', {self.uri})")
+        return RunResult(logger.run_id, result.test_metrics, fitted.history, fitted.seconds, result.metrics)
 
-        plt.close(fig)
-    if log_model:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.keras"
-            save_model(model, path)
-            mlflow.log_artifact(str(path), "model")
+    def _resume_point(self, resumption) -> tuple[dict | None, int]:
+        """(the checkpoint a resumed run continues from, or None; the last epoch the store holds)."""
+        if resumption is None:
+            return None, -1
+        from pipeline.resume import read_checkpoint
 
+        checkpoint, stored_through = read_checkpoint(self.logger, self.folder, resumption)
+        self.epochs_done = checkpoint["epochs_done"] if checkpoint else 0
+        extended = resumption.extended_from
+        self.logger.set_tags({"resume.at_epoch": self.epochs_done} | (
+            {"train.epochs.extended": f"{extended} -> {self.loaded.plan.recipe.train.epochs}"} if extended else {}))
+        return checkpoint, stored_through
 
-def _record_failure(exc: BaseException, model) -> None:
-    """Mark the run FAILED with the reason, and keep the model as it was when training stopped."""
-    import mlflow
+    def _data(self, resumption):
+        """The data and its splits, recorded in the run; a resumed run's data must be the same."""
+        from pipeline.assemble import prepare_data
+        from pipeline.data.preprocess import preprocessing_artifacts
+        from pipeline.data.split import class_balance
+        from pipeline.resume import ResumeError
 
-    reason = "interrupted by the user" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-    mlflow.set_tag("error", reason[:5000])
-    mlflow.log_text("".join(traceback.format_exception(exc)), "error.txt")
-    if model is not None:
-        try:
+        loaded, logger = self.loaded, self.logger
+        data, splits = prepare_data(loaded)
+        fingerprint = data.fingerprint()
+        if resumption is not None:
+            before = resumption.run.tags.get("data.fingerprint", fingerprint)
+            if before != fingerprint:
+                raise ResumeError([Problem(("data",), f"the data changed since run {logger.run_id} started "
+                                                      f"(fingerprint {before} then, {fingerprint} now): start a new run")])
+            logger.delete_tag("error")  # no longer failed; its recipe may have grown (train.epochs)
+            logger.set_tags({"recipe.hash": loaded.hash})
+            (self.folder.path / "last.keras").unlink(missing_ok=True)  # the interrupted model: stale now
+        logger.set_tags({"data.fingerprint": fingerprint, "recipe.id": stable_hash(loaded.hash, fingerprint)})
+        balanced = splits.sizes() if loaded.plan.recipe.task == "classification" else {}  # regression: no classes
+        logger.log_params({f"data.size.{k}": v for k, v in splits.sizes().items()}
+                          | {f"data.balance.{k}": class_balance(getattr(splits, f"y_{k}")) for k in balanced}
+                          | {f"data.{k}": v for k, v in data.info.items()})
+        for path, content in preprocessing_artifacts(splits.preprocessors).items():
+            logger.log_bytes(content, path)
+        return data, splits
+
+    def _model(self, splits, steps_per_epoch: int, copy_weights: bool):
+        """The compiled model, initialized (LSUV, init_from: not for a resumed run, whose checkpoint
+        holds the weights) and frozen as the recipe says; its params recorded."""
+        from pipeline import transfer
+        from pipeline.assemble import build_compiled_model
+        from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
+
+        loaded, recipe = self.loaded, self.loaded.plan.recipe
+        model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch, splits.target_scaling)
+        finish_initialization(model, splits.x_train, seed=recipe.seed)
+        # init_from and freeze come after LSUV: loaded weights win
+        params = transfer.prepare(model, loaded.plan, steps_per_epoch, copy_weights, self.uri)
+        params["model.parameters"] = model.count_params()
+        if recipe.train.scale_lr_with_batch:  # the rate actually used, next to the recipe's
+            from pipeline.build.training import learning_rate_used
+
+            params["train.optimizer.learning_rate_used"] = learning_rate_used(loaded.plan)
+        self.logger.log_params(params)
+        return model
+
+    def _saved(self, epochs_done: int) -> None:
+        self.epochs_done = epochs_done
+
+    def _log_model(self, model, history: dict) -> None:
+        import tempfile
+        from pathlib import Path
+
+        from pipeline.keras_compat import save_model
+        from pipeline.plots import learning_curves
+
+        if history:
+            self.logger.log_figure(learning_curves(history), "plots/learning_curves.png")
+        if self.loaded.plan.recipe.track.log_model:
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "last.keras"
+                path = Path(tmp) / "model.keras"
                 save_model(model, path)
-                mlflow.log_artifact(str(path), "checkpoints")
-        except Exception as save_error:  # the original failure matters more than a lost checkpoint
-            print(f"warning: could not save the model after the failure: {save_error}", file=sys.stderr)
-    mlflow.end_run(status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+                self.logger.log_artifact(path, "model")
+
+    def _close(self, status: str) -> None:
+        from pipeline.checkpoint import files, location
+
+        if status == "FINISHED":
+            files.drop_previous(self.folder.resume)
+            self.logger.delete_tag("resume.command")
+        if self.folder is not None:
+            location.publish(self.logger, self.folder)
+        self.logger.end(status)
+
+    # -- the failure path --------------------------------------------------------------------------
+    def end(self, exc: BaseException, resumption) -> None:
+        """Mark the run FAILED or KILLED (never leave it RUNNING) and keep what it had: the epochs'
+        metrics, the model as it was, the checkpoints; attach `RunEnd` to `exc` for the CLI."""
+        from pipeline.resume import ResumeError
+
+        if self.logger is None:
+            return
+        if isinstance(exc, ResumeError):  # refused after reopening (the data changed): put it back as it was
+            if resumption.run.status != "RUNNING":
+                self.logger.end(resumption.run.status)
+            return
+        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        if isinstance(exc, signals.Interrupted):
+            reason = str(exc)
+        elif isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted by the user"
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        for step in (self.logger.flush, self._keep_model):  # each may fail on its own
+            try:
+                step()
+            except Exception as problem:
+                print(f"warning: {problem}", file=sys.stderr)
+        try:
+            self.logger.set_tags({"error": reason[:5000]})
+            self.logger.log_text("".join(traceback.format_exception(exc)), "error.txt")
+        finally:
+            self._close(status)
+        from pipeline.resume import command
+
+        exc.run_end = RunEnd(self.logger.run_id, status, self.epochs_done,
+                             "" if self.nested else command(self.loaded, self.uri, self.logger.run_id))
+
+    def _keep_model(self) -> None:
+        """`checkpoints/last.keras`: the model as training left it, else (its variables lost, e.g. a
+        second Ctrl-C inside a step) the model of the last epoch checkpoint."""
+        from pipeline.checkpoint import files
+        from pipeline.checkpoint.training_state import restore_model
+        from pipeline.keras_compat import save_model
+
+        if self.model is None:
+            return
+        path = self.folder.path / "last.keras"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            save_model(self.model, path)
+            return
+        except Exception as exc:
+            lost = exc
+        state = files.read(self.folder.resume)
+        if state is None:
+            raise RuntimeError(f"could not save the model after the failure ({lost}), and the run "
+                               f"has no epoch checkpoint to take it from") from lost
+        restore_model(self.model, state)
+        save_model(self.model, path)
+        print(f"note: the model's state was lost ({lost}); checkpoints/last.keras holds the model after "
+              f"epoch {state['epochs_done']} (the last epoch checkpoint)", file=sys.stderr)

@@ -9,7 +9,8 @@ and `train.unfreeze` makes layers trainable again at given epochs.
 Keras 3 fixes the trainable set when a model is compiled and its optimizer built, so `fit` runs
 in phases: at each unfreeze epoch training stops, the layers are made trainable, the model is
 recompiled with a fresh optimizer at a lower constant learning rate (the usual fine-tuning
-recipe; Keras has no per-layer learning rates), and `fit` continues with `initial_epoch`.
+recipe; Keras has no per-layer learning rates), and `fit` continues with `initial_epoch`
+(`pipeline/fit.py` runs the phases).
 """
 
 from __future__ import annotations
@@ -66,27 +67,22 @@ def matching(model, patterns: list[str], what: str = "names") -> list:
 
 
 # -- init_from ---------------------------------------------------------------------------------------
-def source_path(init: InitFrom, download_dir: str | Path) -> Path:
+def source_path(init: InitFrom, download_dir: str | Path, tracking_uri: str | None = None) -> Path:
     """The `.keras` file to copy from: the file, or the model logged by the run (or by the latest
-    finished run of the experiment)."""
+    finished run of the experiment) in the store at `tracking_uri` (default: the default store)."""
     if init.path is not None:
         path = Path(init.path)
         if not path.is_file():
             raise FileNotFoundError(f"init_from.path: no such file: {path.resolve()}")
         return path
-    import mlflow
+    from pipeline import tracking
+    from pipeline.tracking import runs
 
-    run_id = init.run
+    uri = tracking.tracking_uri(tracking_uri)
+    run_id = init.run or runs.latest_finished(uri, init.experiment)
     if run_id is None:
-        experiment = mlflow.get_experiment_by_name(init.experiment)
-        runs = [] if experiment is None else mlflow.search_runs(
-            [experiment.experiment_id], filter_string="attributes.status = 'FINISHED'",
-            order_by=["attributes.start_time DESC"], max_results=1, output_format="list")
-        if not runs:
-            raise ValueError(f"init_from.experiment: no finished run in experiment '{init.experiment}'")
-        run_id = runs[0].info.run_id
-    return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model/model.keras",
-                                                    dst_path=str(download_dir)))
+        raise ValueError(f"init_from.experiment: no finished run in experiment '{init.experiment}'")
+    return runs.download(uri, run_id, "model/model.keras", download_dir)
 
 
 def pairs(target, source, layers: str | list[str] | None) -> list[tuple]:
@@ -125,14 +121,14 @@ def copy_weights(target, source, layers: str | list[str] | None) -> list[str]:
     return copied
 
 
-def initialize_from(model, init: InitFrom) -> list[str]:
+def initialize_from(model, init: InitFrom, tracking_uri: str | None = None) -> list[str]:
     """Load the source model (`pipeline.saving.load_model`) and copy weights into `model`."""
     import tempfile
 
     from pipeline.saving import load_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        source = load_model(source_path(init, tmp), compile=False)
+        source = load_model(source_path(init, tmp, tracking_uri), compile=False)
     return copy_weights(model, source, init.layers)
 
 
@@ -159,16 +155,18 @@ def unfreezing(model, step: Unfreeze) -> list:
     return matching(model, step.names, "unfreeze.names")
 
 
-def prepare(model, plan, steps_per_epoch: int) -> dict[str, str]:
+def prepare(model, plan, steps_per_epoch: int, copy_weights: bool = True,
+            tracking_uri: str | None = None) -> dict[str, str]:
     """Apply `model.init_from` and `model.freeze` to a built, compiled model (recompiled when
     layers were frozen), and check the unfreeze steps' layer names before training starts.
-    Returns what was done, as MLflow params."""
+    Returns what was done, as MLflow params. `copy_weights=False` (a resumed run, whose checkpoint
+    holds the weights) skips reading the source model."""
     from pipeline.build.training import compile_model
 
     recipe = plan.recipe
     done = {}
-    if recipe.model.init_from is not None:
-        done["model.init_from.copied"] = ",".join(initialize_from(model, recipe.model.init_from))
+    if recipe.model.init_from is not None and copy_weights:
+        done["model.init_from.copied"] = ",".join(initialize_from(model, recipe.model.init_from, tracking_uri))
     if recipe.model.freeze is not None:
         done["model.frozen"] = ",".join(freeze(model, recipe.model.freeze))
         compile_model(model, plan, steps_per_epoch)  # the trainable set is fixed at compile time
@@ -190,29 +188,3 @@ def recompile_for_fine_tuning(model, plan, step: Unfreeze) -> float:
     # execution resolved then (at most one epoch) stand in for the epoch length
     compile_model(model, plan, model.steps_per_execution, optimizer=build(optimizer))
     return lr
-
-
-def fit_in_stages(model, plan, echo=None, **fit_kwargs):
-    """`model.fit(**fit_kwargs)`, split at the recipe's unfreeze epochs (one call when none).
-
-    Between phases the scheduled layers become trainable and the model is recompiled (see
-    `recompile_for_fine_tuning`); callbacks see one `fit` per phase. Training ends early when a
-    callback stops it (early stopping) in any phase.
-    """
-    epochs = fit_kwargs.pop("epochs")
-    steps = sorted((s for s in plan.recipe.train.unfreeze if s.epoch < epochs), key=lambda s: s.epoch)
-    start = 0
-    for step in [*steps, None]:
-        end = epochs if step is None else step.epoch
-        if end > start:
-            model.fit(**fit_kwargs, initial_epoch=start, epochs=end)
-            if model.stop_training:
-                return
-        start = end
-        if step is not None:
-            layers = unfreezing(model, step)
-            for layer in layers:
-                layer.trainable = True
-            lr = recompile_for_fine_tuning(model, plan, step)
-            if echo:
-                echo(f"epoch {step.epoch}: unfroze {', '.join(layer.name for layer in layers)}; learning rate {lr:g}")

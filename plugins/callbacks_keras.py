@@ -8,8 +8,6 @@ hook Keras provides for this) so the next step starts from the value it set.
 
 from __future__ import annotations
 
-import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -50,6 +48,18 @@ class SmoothedEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         self.smoothed = None
 
+    # A resumed run continues with the same patience count, best value and best weights.
+    _STATE = ("wait", "stopped_epoch", "best", "best_epoch", "smoothed")
+
+    def get_state(self) -> dict:
+        return {**{key: getattr(self, key) for key in self._STATE}, "best_weights": self.best_weights}
+
+    def set_state(self, state: dict) -> None:
+        for key in self._STATE:
+            setattr(self, key, state[key])
+        weights = state["best_weights"]
+        self.best_weights = None if weights is None else [np.asarray(w) for w in weights]
+
     def get_monitor_value(self, logs):
         value = super().get_monitor_value(logs)
         if value is None:
@@ -70,6 +80,7 @@ class LearningRateLogger(keras.callbacks.Callback):
     """
 
     adds_logs = True
+    stateless = True  # the rate is read from the optimizer, whose state the checkpoint holds
 
     def __init__(self, key: str = "learning_rate"):
         super().__init__()
@@ -124,6 +135,15 @@ class LinearWarmupCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
+    _STATE = ("target", "warmup_steps", "_steps_per_epoch", "_done")
+
+    def get_state(self) -> dict:
+        return {key: getattr(self, key) for key in self._STATE}
+
+    def set_state(self, state: dict) -> None:
+        for key in self._STATE:
+            setattr(self, key, state[key])
+
     def on_train_batch_begin(self, batch, logs=None):
         if self._done:
             return
@@ -135,25 +155,36 @@ class LinearWarmupCallback(keras.callbacks.Callback):
 
 
 class RunCheckpoint(keras.callbacks.Callback):
-    """Saves the best (by `monitor`) and/or the last model to a folder; logs it to MLflow at the end.
+    """Saves the best (by `monitor`) and/or the last model as `best.keras` / `last.keras`.
 
-    The folder is a fresh temporary one unless `directory` is given. When training ends inside an
-    active MLflow run, its files are logged under the `checkpoints/` artifact folder
-    (`best.keras`, `last.keras`) and a temporary folder is removed.
+    In a run the files go to the run's `checkpoints/` folder in the store (`set_run`), written
+    there as they are made (each save is a new file renamed over the old one), so whatever ends the
+    run, the best model so far is part of it; a remote artifact store gets them at the end and on
+    failure (`pipeline/checkpoint/location.py`). Outside a run: `directory`, else a temporary folder.
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", save_best: bool = True,
-                 save_last: bool = True, directory: str | None = None, artifact_path: str = "checkpoints"):
+                 save_last: bool = True, directory: str | None = None):
         super().__init__()
         self.monitor = monitor
         self.mode = mode
         self.save_best = save_best
         self.save_last = save_last
         self.directory = directory
-        self.artifact_path = artifact_path
         self.folder: Path | None = None
+        self.run = None  # (run logger, RunFolder) when set by the run
         self.best = None
         self.best_epoch = None
+
+    def set_run(self, run_logger, folder) -> None:
+        self.run = (run_logger, folder)
+        self.directory = str(folder.path)
+
+    def get_state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def set_state(self, state: dict) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
 
     def _better(self, value: float) -> bool:
         mode = self.mode
@@ -167,7 +198,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     def _save(self, name: str) -> None:
         from pipeline.keras_compat import save_model
 
-        save_model(self.model, self.folder / name)
+        save_model(self.model, self.folder / name)  # a new file renamed over the old one
 
     def on_train_begin(self, logs=None):
         self.folder = Path(self.directory) if self.directory else Path(tempfile.mkdtemp(prefix="checkpoints-"))
@@ -189,8 +220,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.save_last:
             self._save("last.keras")
-        mlflow = sys.modules.get("mlflow")  # no MLflow imported: no run to log to
-        if mlflow is not None and mlflow.active_run() is not None:
-            mlflow.log_artifacts(str(self.folder), self.artifact_path)
-            if not self.directory:
-                shutil.rmtree(self.folder, ignore_errors=True)
+        if self.run is not None:
+            from pipeline.checkpoint.location import publish
+
+            publish(*self.run)

@@ -12,13 +12,13 @@ import sys
 def train(recipe_file: str, overrides: list[str], x, y, weights=None):
     from pipeline.performance import execution_scope
     from pipeline.recipe import load_recipe
-    from pipeline.train import build_compiled_model
+    from pipeline.assemble import build_compiled_model
 
     loaded = load_recipe(recipe_file, overrides)
     train = loaded.plan.recipe.train
     steps = math.ceil(len(x) / train.batch_size)
     lines = []
-    with execution_scope(loaded.plan, steps, echo=lines.append, track=False):
+    with execution_scope(loaded.plan, steps, echo=lines.append):
         model = build_compiled_model(loaded, x.shape[1:], steps)
         if weights is not None:
             model.set_weights(weights)

@@ -14,7 +14,7 @@ def predict_and_train(recipe_file: str, arrays: dict) -> dict:
     from pipeline.keras_compat import set_seed
     from pipeline.plugins import load_plugins
     from pipeline.recipe import load_recipe
-    from pipeline.train import build_compiled_model
+    from pipeline.assemble import build_compiled_model
 
     load_plugins()
     loaded = load_recipe(recipe_file)

@@ -76,7 +76,7 @@ def run_id(result: subprocess.CompletedProcess) -> str:
 
 
 def failed_run_id(result: subprocess.CompletedProcess) -> str:
-    return re.search(r"the MLflow run (\w+) is marked FAILED, with the traceback in its error.txt", result.stderr)[1]
+    return re.search(r"the MLflow run (\w+) is marked FAILED \(the traceback is in its error.txt artifact\)", result.stderr)[1]
 
 
 def test_four_concurrent_first_runs_on_a_fresh_store_all_finish(workspace):
@@ -114,6 +114,19 @@ def test_command_exits_0(workspace, args):
     args = [{"RECIPE": workspace.recipe, "PLOT": workspace.folder / "lr.png"}.get(a, a) for a in args]
     result, _ = pipeline_cli(*args)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_runs_lists_the_shared_runs_and_exits(workspace):
+    result, _ = pipeline_cli("runs", "--tracking-uri", workspace.uri, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert run_id(workspace.ok[0]) in result.stdout and failed_run_id(workspace.failed) in result.stdout
+
+
+def test_resume_of_a_finished_run_without_more_epochs_exits_2(workspace):
+    rid = run_id(workspace.ok[0])
+    result, _ = pipeline_cli("run", workspace.recipe, "--tracking-uri", workspace.uri, "--resume", rid, timeout=120)
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
 
 
 def test_diagnose_exits_1_when_a_check_fails(workspace):

@@ -24,7 +24,7 @@ def _init_stats(recipe: str):
     from pipeline.diagnostics.activations_keras import ActivationStatistics
     from pipeline.keras_compat import set_seed
     from pipeline.recipe import load_recipe
-    from pipeline.train import build_compiled_model, prepare_data
+    from pipeline.assemble import build_compiled_model, prepare_data
 
     loaded = load_recipe(RECIPES / recipe, ["data.source.num_samples=600"])
     set_seed(0)

@@ -39,7 +39,7 @@ def _loaded(write_recipe, output=OUTPUT, lr="0.01", extra=""):
 def _model_and_batch(loaded):
     from pipeline.components import build
     from pipeline.keras_compat import set_seed
-    from pipeline.train import build_compiled_model, prepare_data
+    from pipeline.assemble import build_compiled_model, prepare_data
 
     set_seed(0)
     _, splits = preflight_data = prepare_data(loaded)

@@ -57,7 +57,7 @@ def test_long_tailed_subset_is_geometric():
 
 def test_long_tailed_touches_the_training_split_only(write_recipe):
     from pipeline.recipe import load_recipe
-    from pipeline.train import prepare_data
+    from pipeline.assemble import prepare_data
 
     text = MINIMAL_RECIPE.replace("  split: {val: 0.2}", "  split: {val: 0.2}\n  imbalance_ratio: 0.1")
     text = text.replace("{type: mnist1d}", "{type: mnist1d, num_samples: 1000}")

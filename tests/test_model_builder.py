@@ -109,7 +109,7 @@ def test_every_shipped_recipe_builds(tmp_path):
         shape = data.x.shape[1:]
         if plan.preprocess:  # the model reads what the fitted preprocessing makes (e.g. PCA)
             from pipeline.kfold import fold_recipe
-            from pipeline.train import prepare_data
+            from pipeline.assemble import prepare_data
 
             if plan.recipe.data.split.kfold and plan.recipe.data.split.fold is None:
                 loaded = fold_recipe(loaded, 0)

@@ -9,7 +9,7 @@ import pytest
 from pipeline import performance
 from pipeline.build.training import build_callbacks
 from pipeline.recipe import RecipeError, load_recipe
-from pipeline.train import build_compiled_model
+from pipeline.assemble import build_compiled_model
 from tests.conftest import MINIMAL_RECIPE
 from tests.helpers import backend_started  # noqa: F401
 

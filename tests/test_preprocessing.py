@@ -14,7 +14,7 @@ from pipeline.data import Dataset
 from pipeline.data.preprocess import fit_preprocessing
 from pipeline.data.split import split_dataset
 from pipeline.recipe import load_recipe
-from pipeline.train import prepare_data
+from pipeline.assemble import prepare_data
 from tests.helpers import backend_started, to_np  # noqa: F401 (fixture)
 
 

@@ -12,7 +12,7 @@ from pipeline.data.split import kfold_indices, split_dataset
 from pipeline.data.targets import TargetScaling, for_task
 from pipeline.errors import RecipeError
 from pipeline.recipe import load_recipe
-from pipeline.train import prepare_data
+from pipeline.assemble import prepare_data
 
 RECIPE = """\
 seed: 3

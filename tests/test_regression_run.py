@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from pipeline.cli import main
 from pipeline.recipe import load_recipe
-from pipeline.train import prepare_data
+from pipeline.assemble import prepare_data
 from tests.conftest import REPO, RECIPES
 
 BRIEF = ["--set", "train.epochs=3"]

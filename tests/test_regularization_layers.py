@@ -272,7 +272,7 @@ def test_dropconnect_recipe_validates_and_trains():
     """The shipped recipe: valid, its head is DropConnect, a short fit keeps the loss finite and
     inference is deterministic. (Model and fit only, no MLflow run; compiling the JAX train step is
     most of the time.)"""
-    from pipeline.train import build_compiled_model, prepare_data
+    from pipeline.assemble import build_compiled_model, prepare_data
 
     loaded = load_recipe(RECIPES / "mnist1d-dropconnect.yaml", ["data.source.num_samples=600"])
     head = loaded.plan.layers[-1].layer

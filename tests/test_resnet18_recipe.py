@@ -10,7 +10,7 @@ from pipeline import registries
 from pipeline.components import build_spec
 from pipeline.performance import precision_scope
 from pipeline.recipe import load_recipe
-from pipeline.train import build_compiled_model
+from pipeline.assemble import build_compiled_model
 from tests.conftest import REPO, RECIPES
 
 sys.path.insert(0, str(REPO / "bench"))

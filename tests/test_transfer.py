@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from pipeline import transfer
+from pipeline.assemble import build_compiled_model, prepare_data
 from pipeline.cli import main
+from pipeline.fit import fit_in_stages
 from pipeline.keras_compat import save_model, set_seed
 from pipeline.recipe import load_recipe
 from pipeline.saving import load_model
-from pipeline.train import build_compiled_model, prepare_data, run
+from pipeline.train import run
 from tests.conftest import REPO
 from tests.helpers import backend_started, to_np  # noqa: F401
 
@@ -65,8 +67,8 @@ def built(write_recipe, extra: str = "", overrides=()):
 
 
 def fit(plan, splits, model, callbacks=()):
-    transfer.fit_in_stages(model, plan, x=splits.x_train, y=splits.y_train, epochs=plan.recipe.train.epochs,
-                           batch_size=16, verbose=0, callbacks=list(callbacks), shuffle=False)
+    fit_in_stages(model, plan, x=splits.x_train, y=splits.y_train, epochs=plan.recipe.train.epochs,
+                  batch_size=16, verbose=0, callbacks=list(callbacks), shuffle=False)
 
 
 def test_init_from_a_run_copies_exactly_the_named_layers(write_recipe, tracking_uri):

@@ -99,33 +99,20 @@ def build_callbacks(plan: Plan, logger=None) -> list:
     return [*first, logger, *(c for c in built if not getattr(c, "adds_logs", False))]
 
 
-def log_test_reports(model, plan: Plan, x_test, y_test, batch_size: int) -> list[str]:
-    """Compute the recipe's test-split reports (if any) and the automatic ones from one prediction
-    pass over the test split and log their artifacts (and metrics) to the active MLflow run;
-    returns the artifact paths."""
+def test_reports(model, plan: Plan, x_test, y_test, batch_size: int) -> tuple[dict[str, float], dict]:
+    """The recipe's test-split reports (if any) and the automatic ones, from one prediction pass over
+    the test split: (metrics, {artifact path: figure | dict | text}) for the run to log."""
     from pipeline.build.classification_report import automatic_reports  # per-class recall, ROC/PR
     from pipeline.build.regression_report import regression_reports  # predicted vs true, residuals
 
     _, reports = build_metrics(plan)
     reports = [*reports, *automatic_reports(y_test, from_logits(plan)), *regression_reports(plan)]
+    metrics, artifacts = {}, {}
     if not reports:
-        return []
-    import mlflow
-
+        return metrics, artifacts
     y_pred = model.predict(x_test, batch_size=batch_size, verbose=0)
-    paths = []
     for report in reports:
         if hasattr(report, "test_split_metrics"):  # numbers, logged as the run's test metrics
-            mlflow.log_metrics(report.test_split_metrics(y_test, y_pred))
-        for path, artifact in report.test_split_report(y_test, y_pred).items():
-            if hasattr(artifact, "savefig"):  # a matplotlib figure
-                import matplotlib.pyplot as plt
-
-                mlflow.log_figure(artifact, path)
-                plt.close(artifact)
-            elif isinstance(artifact, (dict, list)):
-                mlflow.log_dict(artifact, path)
-            else:
-                mlflow.log_text(str(artifact), path)
-            paths.append(path)
-    return paths
+            metrics.update(report.test_split_metrics(y_test, y_pred))
+        artifacts.update(report.test_split_report(y_test, y_pred))
+    return metrics, artifacts

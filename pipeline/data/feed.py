@@ -68,3 +68,11 @@ class TrainingFeed(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self.order = self._order()
+
+    def get_state(self) -> dict:
+        return {"epoch": self.epoch}
+
+    def set_state(self, state: dict) -> None:
+        """Continue at a saved epoch (a resumed run): the order depends on (seed, epoch) only."""
+        self.epoch = int(state["epoch"])
+        self.order = self._order()

@@ -162,20 +162,15 @@ def fit_preprocessing(splits, steps: list) -> None:
     splits.preprocessors = list(steps)
 
 
-def log_preprocessing(steps: list) -> None:
-    """Each step's fitted statistics as `preprocess/<i>-<step>.npz` in the active MLflow run."""
+def preprocessing_artifacts(steps: list) -> dict[str, bytes]:
+    """Each step's fitted statistics as {`preprocess/<i>-<step>.npz`: file contents}, for the run."""
     import io
-    import tempfile
-    from pathlib import Path
 
-    import mlflow
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, step in enumerate(steps):
-            if not hasattr(step, "state"):  # a third-party step that keeps no statistics to show
-                continue
-            buffer = io.BytesIO()
-            np.savez(buffer, **{k: v for k, v in step.state().items() if v is not None})
-            path = Path(tmp) / f"{i}-{type(step).__name__.lower()}.npz"
-            path.write_bytes(buffer.getvalue())
-            mlflow.log_artifact(str(path), "preprocess")
+    out = {}
+    for i, step in enumerate(steps):
+        if not hasattr(step, "state"):  # a third-party step that keeps no statistics to show
+            continue
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: v for k, v in step.state().items() if v is not None})
+        out[f"preprocess/{i}-{type(step).__name__.lower()}.npz"] = buffer.getvalue()
+    return out

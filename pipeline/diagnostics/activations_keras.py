@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import keras
 import numpy as np
 
@@ -32,9 +30,12 @@ class ActivationStatistics(keras.callbacks.Callback):
 
     The update/weight ratio ||W_after - W_before|| / ||W_before|| of the first step of a recorded epoch
     is read from the weights themselves (backend-agnostic); the course's rule of thumb is ~1e-3.
-    The probe batch comes from the trainer (`set_probe`, the first training examples). At the end of
-    training the table (`diagnostics/activations.csv` and `.txt`) and one histogram image per recorded
-    epoch (`diagnostics/activations_epoch_NNN.png`) are logged to the active MLflow run.
+    The probe batch comes from the trainer (`set_probe`, the first training examples), and the run
+    (`set_run`): each recorded epoch's histogram image (`diagnostics/activations_epoch_NNN.png`) is
+    logged when it is drawn, the table (`diagnostics/activations.csv` and `.txt`) at the end of
+    training; its rows are part of the run's epoch checkpoint (`get_state`), so a resumed run's table
+    is whole. The statistics at initialization are taken before the first step of epoch 0 (a resumed
+    or later `fit` starts past it).
     """
 
     def __init__(self, every: int = 5, histograms: bool = True, gradients: bool = True):
@@ -45,6 +46,7 @@ class ActivationStatistics(keras.callbacks.Callback):
         self.draw = histograms
         self.with_gradients = gradients
         self.x = self.y = None
+        self.run_logger = None
         self.rows: list[dict] = []
         self.figures: dict[int, object] = {}
         self._before = None
@@ -53,6 +55,15 @@ class ActivationStatistics(keras.callbacks.Callback):
 
     def set_probe(self, x, y):
         self.x, self.y = x, y
+
+    def set_run(self, run_logger, folder=None):
+        self.run_logger = run_logger
+
+    def get_state(self) -> dict:
+        return {"rows": self.rows}
+
+    def set_state(self, state: dict) -> None:
+        self.rows = [dict(row) for row in state["rows"]]
 
     # -- measuring -----------------------------------------------------------------------------
     def snapshot(self, model, epoch: int) -> list[dict]:
@@ -72,7 +83,11 @@ class ActivationStatistics(keras.callbacks.Callback):
             flat = out.reshape(-1)
             samples[layer.name] = flat if flat.size <= HISTOGRAM_SAMPLE else rng.choice(flat, HISTOGRAM_SAMPLE)
         if self.draw:
-            self.figures[epoch] = histograms(samples, f"activations on the probe batch, epoch {epoch}")
+            figure = histograms(samples, f"activations on the probe batch, epoch {epoch}")
+            if self.run_logger is not None:
+                self.run_logger.log_figure(figure, f"diagnostics/activations_epoch_{epoch:03d}.png")
+            else:
+                self.figures[epoch] = figure
         self.rows.extend(rows)
         self._ratios = {}
         return rows
@@ -104,12 +119,9 @@ class ActivationStatistics(keras.callbacks.Callback):
     def _records(self, epoch: int) -> bool:
         return (epoch + 1) % self.every == 0
 
-    def on_train_begin(self, logs=None):
-        self.rows, self.figures = [], {}
-        if self.x is not None:
-            self.snapshot(self.model, 0)
-
     def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0 and self._epoch == 0 and self.x is not None and not self.rows:
+            self.snapshot(self.model, 0)  # at initialization: the weights before the first step
         if self._before is None and batch == 0 and self._records(self._epoch):
             self._before = self._weights()  # the state is synced at an epoch's start
 
@@ -133,8 +145,7 @@ class ActivationStatistics(keras.callbacks.Callback):
             self.snapshot(self.model, epoch + 1)
 
     def on_train_end(self, logs=None):
-        mlflow = sys.modules.get("mlflow")
-        if mlflow is None or mlflow.active_run() is None or not self.rows:
+        if self.run_logger is None or not self.rows:
             return
         import csv
         import io
@@ -143,11 +154,5 @@ class ActivationStatistics(keras.callbacks.Callback):
         writer = csv.DictWriter(buffer, fieldnames=list(self.rows[0]))
         writer.writeheader()
         writer.writerows(self.rows)
-        mlflow.log_text(buffer.getvalue(), CSV)
-        mlflow.log_text(format_table(self.rows), TABLE)
-        import matplotlib.pyplot as plt
-
-        for epoch, fig in self.figures.items():
-            mlflow.log_figure(fig, f"diagnostics/activations_epoch_{epoch:03d}.png")
-            plt.close(fig)
-        self.figures = {}
+        self.run_logger.log_text(buffer.getvalue(), CSV)
+        self.run_logger.log_text(format_table(self.rows), TABLE)

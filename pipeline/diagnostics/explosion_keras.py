@@ -58,6 +58,15 @@ class LossExplosionGuard(keras.callbacks.Callback):
     def set_probe(self, x, y):
         self._probe = (x, y)
 
+    def get_state(self) -> dict:
+        """The last good weights are not saved: a checkpoint is written at the end of the epoch that
+        made them good, so they are the checkpoint's model weights (`set_state` reads them back)."""
+        return {"initial": self.initial, "good_epoch": self.good_epoch}
+
+    def set_state(self, state: dict) -> None:
+        self.initial, self.good_epoch = state["initial"], state["good_epoch"]
+        self.good_weights = self.model.get_weights()
+
     def _probe_loss(self) -> float | None:
         loss = getattr(self.model, "loss", None)
         loss = keras.losses.get(loss) if isinstance(loss, str) else loss

@@ -130,7 +130,7 @@ def lr_find_recipe(loaded, steps: int = 200, min_lr: float = 1e-6, max_lr: float
     from pipeline.build.target_scaling_keras import standardized_loss
     from pipeline.components import build
     from pipeline.keras_compat import set_seed
-    from pipeline.train import prepare_data
+    from pipeline.assemble import prepare_data
 
     plan = loaded.plan
     set_seed(plan.recipe.seed)

@@ -226,7 +226,7 @@ def diagnose(loaded, subset: int = 50, steps: int = 300, echo=print, data_and_sp
     from pipeline.components import build
     from pipeline.diagnostics.recipe_checks import recipe_findings
     from pipeline.keras_compat import set_seed
-    from pipeline.train import build_compiled_model, prepare_data
+    from pipeline.assemble import build_compiled_model, prepare_data
 
     recipe = loaded.plan.recipe
     set_seed(recipe.seed)
@@ -261,17 +261,15 @@ def diagnose(loaded, subset: int = 50, steps: int = 300, echo=print, data_and_sp
     return results
 
 
-def run_preflight(loaded, data_and_splits, echo=print) -> list[CheckResult]:
-    """`train.preflight: true`: the checks inside the active MLflow run (tag + text artifact); a failed
+def run_preflight(loaded, data_and_splits, run_logger, echo=print) -> list[CheckResult]:
+    """`train.preflight: true`: the checks, recorded in the run (tag + text artifact); a failed
     check raises `PreflightFailed`, which ends the run FAILED before training."""
-    import mlflow
-
     from pipeline.diagnostics.report import PREFLIGHT
 
     results = diagnose(loaded, echo=echo, data_and_splits=data_and_splits)
     failed = [r for r in results if r.status == "fail"]
-    mlflow.set_tag("diagnostics.preflight", "failed" if failed else "passed")
-    mlflow.log_text("\n".join(r.line() for r in results) + "\n", PREFLIGHT)
+    run_logger.set_tags({"diagnostics.preflight": "failed" if failed else "passed"})
+    run_logger.log_text("\n".join(r.line() for r in results) + "\n", PREFLIGHT)
     if failed:
         raise PreflightFailed(f"pre-flight check failed: {'; '.join(f'{r.name}: {r.message}' for r in failed)}"
                               f" (advice: {failed[0].advice})")

@@ -100,14 +100,12 @@ def _compiled(schedule):
     return schedule
 
 
-def after_training(model, loaded, splits, history: dict, echo=print) -> Report | None:
-    """Measure train/val error of the final model, judge the run, log everything to the active run."""
+def after_training(model, loaded, splits, history: dict, run_logger, echo=print) -> Report | None:
+    """Measure train/val error of the final model, judge the run, log everything to the run."""
     settings = loaded.plan.recipe.diagnostics
     if not settings.verdict:
         return None
     import math
-
-    import mlflow
 
     from pipeline.diagnostics.errors import model_error
     from pipeline.diagnostics.plots import learning_rate_plot
@@ -117,24 +115,21 @@ def after_training(model, loaded, splits, history: dict, echo=print) -> Report |
     if loaded.plan.recipe.task == "regression":
         verdict, metrics = regression_verdict(model, loaded.plan, splits)
         report = Report(verdict, curves.learning_rate_health(history), curves.findings(history))
-        mlflow.log_metrics(metrics)
+        run_logger.log_metrics(metrics)
     else:
         from_logits = bool(argument(loaded.plan.loss, "from_logits", False))
         train_error = model_error(model, splits.x_train, splits.y_train, train.batch_size, from_logits)
         val_error = model_error(model, splits.x_val, splits.y_val, train.batch_size, from_logits)
         report = build_report(history, train_error, val_error, settings.target_error, settings.tolerance)
         if train_error is not None:
-            mlflow.log_metrics({"train_error": train_error, "val_error": val_error})
-    mlflow.set_tags(report.tags())
-    mlflow.log_text(report.text(), REPORT)
+            run_logger.log_metrics({"train_error": train_error, "val_error": val_error})
+    run_logger.set_tags(report.tags())
+    run_logger.log_text(report.text(), REPORT)
     epochs = len(history.get("loss", []))
     if epochs:
         steps = math.ceil(len(splits.x_train) / train.batch_size)
-        fig = learning_rate_plot(learning_rates(model.optimizer, steps, epochs))
-        mlflow.log_figure(fig, "plots/learning_rate.png")
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        run_logger.log_figure(learning_rate_plot(learning_rates(model.optimizer, steps, epochs)),
+                              "plots/learning_rate.png")
     if report.verdict is not None:
         echo(f"verdict: {report.verdict.explain()}; next: {report.verdict.advice()[0]}")
     echo(f"learning rate: {report.lr_health[0]} ({report.lr_health[1]})")
@@ -144,32 +139,35 @@ def after_training(model, loaded, splits, history: dict, echo=print) -> Report |
 
 
 def print_report(run_id: str, tracking_uri: str | None = None, out=print) -> int:
-    """Print what a run concluded: status, failure reason, pre-flight checks, verdict and advice."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    """Print what a run concluded: status (a RUNNING run whose process is gone: died, and how to
+    resume it), failure reason, pre-flight checks, verdict and advice."""
+    from pipeline import heartbeat, tracking
+    from pipeline.tracking import runs
 
-    from pipeline import tracking
+    uri = tracking.tracking_uri(tracking_uri)
+    run = runs.get_run(uri, run_id)  # LookupError naming the store
+    tags = run.tags
+    state = heartbeat.state(run.status, tags)
+    out(f"run {run_id} ({run.name}): {state}")
+    if state == "died":
+        from pipeline.resume import replay_journal
 
-    mlflow.set_tracking_uri(tracking.tracking_uri(tracking_uri))
-    client = mlflow.MlflowClient()
-    try:
-        run = client.get_run(run_id)
-    except MlflowException as exc:
-        raise LookupError(f"no run '{run_id}' in {tracking.tracking_uri(tracking_uri)}") from exc
-    tags = run.data.tags
-    out(f"run {run_id} ({run.info.run_name}): {run.info.status}")
+        replayed = replay_journal(uri, run)
+        out(f"the run's process is gone ({heartbeat.describe(tags)}); it is still marked RUNNING in MLflow"
+            + (f"; {replayed} journaled epoch metrics written to the store" if replayed else ""))
+    if state in ("died", "KILLED", "FAILED") and "resume.command" in tags:
+        out(f"resume it: {tags['resume.command']}")
     if "error" in tags:
         out(f"error: {tags['error']}")
-    metrics = run.data.metrics
+    metrics = run.metrics
     shown = [k for k in ("train_error", "val_error", "train_r2", "val_r2", "test_accuracy", "test_mae", "test_rmse",
                          "test_r2", "test_loss") if k in metrics]
     if shown:
         out("  ".join(f"{k}={metrics[k]:.4f}" for k in shown))
     found = False
     for path in (PREFLIGHT, REPORT):
-        try:
-            text = mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
-        except Exception:  # not logged by this run (no preflight, failed before the verdict)
+        text = runs.load_text(uri, run_id, path)
+        if text is None:  # not logged by this run (no preflight, failed before the verdict)
             continue
         found = True
         out(f"\n# {path}\n{text.rstrip()}")

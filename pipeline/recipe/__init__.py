@@ -25,6 +25,7 @@ class LoadedRecipe:
     plan: Plan
     marks: Marks
     hash: str
+    overrides: tuple[str, ...] = ()  # the `--set` assignments, to say how to run it again
 
 
 def locate(problem: Problem, marks: Marks) -> Problem:
@@ -57,7 +58,7 @@ def load_recipe(file: str | FilePath, overrides: Iterable[str] = ()) -> LoadedRe
     if problems:
         raise RecipeError([locate(_explain_plugin(p, plugins.failed), marks) for p in problems])
     versions = sorted({(p.plugin, p.distribution, p.version) for p in plan.providers}, key=str)
-    return LoadedRecipe(str(file), data, plan, marks, stable_hash(data, versions))
+    return LoadedRecipe(str(file), data, plan, marks, stable_hash(data, versions), tuple(overrides))
 
 
 def _explain_plugin(problem: Problem, failed: dict[str, str]) -> Problem:

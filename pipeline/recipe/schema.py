@@ -93,6 +93,8 @@ class Train(Section):
     precision: Precision = "float32"  # mixed_*: Keras dtype policy, output layers kept in float32
     device: Device = "auto"  # auto: the accelerator when there is one, else the CPU
     verbose: Annotated[Literal[0, 1, 2], NotBool] = 2
+    # an epoch checkpoint (everything needed to resume exactly) after every N epochs; 0: none
+    checkpoint_every: NonNegativeInt = 1
     # The linear scaling rule (Goyal et al. 2017): the optimizer's learning rate is meant for this
     # batch size, and is multiplied by batch_size / scale_lr_with_batch (e.g. 256).
     scale_lr_with_batch: PositiveInt | None = None

@@ -49,9 +49,8 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
     from pipeline import backend, tracking
 
     backend.activate(data["backend"])  # before KerasTuner imports Keras
-    import mlflow
-
     from pipeline.search import report
+    from pipeline.tracking.run_logger import RunLogger
 
     settings, _ = parse_search(data)
     base = {k: v for k, v in data.items() if k != "search"}
@@ -73,18 +72,21 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
     stages = _stages(settings, base)
     seed = base.get("seed", 42) if settings.seed is None else settings.seed
     with server as log_uri:  # the trials' store: a local server for workers, else the store itself
-        mlflow.set_tracking_uri(uri)  # the parent run is written here, never while workers log
-        with mlflow.start_run(run_id=state.get("parent_run_id"), experiment_id=experiment_id,
-                              run_name=f"search {name}",
-                              tags={"search.role": "parent", "recipe.file": str(recipe),
-                                    "recipe.hash": loaded.hash}) as parent:
-            parent_id = parent.info.run_id
+        # the parent run is written to the store itself, never while workers log
+        tags = {"search.role": "parent", "recipe.file": str(recipe), "recipe.hash": loaded.hash}
+        if state.get("parent_run_id"):
+            parent = RunLogger.reopen(uri, state["parent_run_id"])
+            parent.set_tags(tags)
+        else:
+            parent = RunLogger.start(uri, experiment_id, f"search {name}", tags)
+        with parent.until_done():
+            parent_id = parent.run_id
             state_file.write_text(json.dumps({"parent_run_id": parent_id}))
             if "parent_run_id" not in state:
-                mlflow.log_params({f"search.{k}": v for k, v in settings.model_dump(exclude={"space", "stages"}).items()}
+                parent.log_params({f"search.{k}": v for k, v in settings.model_dump(exclude={"space", "stages"}).items()}
                                   | {"search.stages": len(stages), "search.workers": workers})
-                mlflow.log_params({f"space.{_param(k)}": json.dumps(v)[:500] for k, v in settings.space.items()})
-                mlflow.log_text(yaml.safe_dump(data, sort_keys=False), "recipe.yaml")
+                parent.log_params({f"space.{_param(k)}": json.dumps(v)[:500] for k, v in settings.space.items()})
+                parent.log_text(yaml.safe_dump(data, sort_keys=False), "recipe.yaml")
             space = settings.space
             stage_trials = []
             job = None
@@ -96,7 +98,7 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
                           abort_factor=settings.abort_factor, hyperband_factor=settings.hyperband_factor,
                           stage=i, directory=str(folder), project=f"stage{i}", parent_run_id=parent_id,
                           tracking_uri=log_uri)
-                mlflow.log_dict(space, f"search/space_stage{i}.yaml")
+                parent.log_dict(space, f"search/space_stage{i}.yaml")
                 echo(f"stage {i}: {settings.tuner} search, up to {job.max_trials} trials of {job.epochs} epochs"
                      + (f", {workers} workers" if workers > 1 else ""))
                 for dim_name, entry in space.items():
@@ -113,14 +115,10 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
             names = [d.name for d in dims]
             table = report.to_csv(rows, names)
             (folder / "results.csv").write_text(table, encoding="utf-8")
-            mlflow.log_text(table, "search/results.csv")
-            fig = report.plot(rows, dims, settings.objective)
-            mlflow.log_figure(fig, "search/objective_vs_hyperparameters.png")
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
+            parent.log_text(table, "search/results.csv")
+            parent.log_figure(report.plot(rows, dims, settings.objective), "search/objective_vs_hyperparameters.png")
             counts = {s: sum(r["status"] == s for r in rows) for s in ("COMPLETED", "FAILED", "INVALID")}
-            mlflow.log_metrics({f"trials_{k.lower()}": v for k, v in counts.items()})
+            parent.log_metrics({f"trials_{k.lower()}": v for k, v in counts.items()})
             best = report.best_row(rows, settings.goal)
             if best is None:
                 echo("no trial completed: no best recipe written")
@@ -132,10 +130,10 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
             text = (f"# best trial of `pipeline tune {recipe}`: stage {best['stage']} trial {best['trial']}, "
                     f"{settings.objective}={best['score']:.4f}\n" + yaml.safe_dump(tree, sort_keys=False))
             out.write_text(text, encoding="utf-8")
-            mlflow.log_text(text, "search/best_recipe.yaml")
-            mlflow.set_tags({"search.best_trial": f"stage{best['stage']}/{best['trial']}",
+            parent.log_text(text, "search/best_recipe.yaml")
+            parent.set_tags({"search.best_trial": f"stage{best['stage']}/{best['trial']}",
                              "search.best_values": json.dumps(best["values"])[:5000]})
-            mlflow.log_metric(f"best_{settings.objective}", best["score"])
+            parent.log_metrics({f"best_{settings.objective}": best["score"]})
     echo(f"{counts['COMPLETED']} trials completed, {counts['FAILED'] + counts['INVALID']} failed")
     echo(f"best: stage {best['stage']} trial {best['trial']}  {settings.objective}={best['score']:.4f}  "
          + "  ".join(f"{k}={v}" for k, v in best["values"].items()))

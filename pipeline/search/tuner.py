@@ -102,6 +102,7 @@ def trial_recipe(job: Job, values: dict, execution: int = 0) -> dict:
     train = tree.setdefault("train", {})
     train["epochs"] = int(values.get("tuner/epochs", job.epochs))
     train["verbose"] = 0
+    train["checkpoint_every"] = 0  # an interrupted trial continues from its BackupAndRestore folder
     track = tree.setdefault("track", {})
     track["log_model"] = False
     if execution:  # another initialization and shuffling, the same split

@@ -1,4 +1,5 @@
-"""MLflow runs: the store, params from the resolved recipe, tags, artifacts and run status.
+"""MLflow, the only code that imports it for runs: the store (here), one run's logger
+(`run_logger.RunLogger`), reading runs back (`runs`), and `pipeline runs` (`commands`).
 
 Default store: `sqlite:///mlruns/mlflow.db` with artifacts under `mlruns/artifacts` (MLflow's file
 store is refused by default since 3.13). `--tracking-uri` or `MLFLOW_TRACKING_URI` override it.
@@ -54,15 +55,6 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
     else:
         out[prefix] = str(tree)[:MAX_PARAM_LENGTH]
     return out
-
-
-def log_params(params: dict[str, Any]) -> None:
-    """Log many params in batches (MLflow accepts at most 100 per call)."""
-    import mlflow
-
-    items = list(params.items())
-    for start in range(0, len(items), 100):
-        mlflow.log_params(dict(items[start:start + 100]))
 
 
 def versions() -> dict[str, str]:
