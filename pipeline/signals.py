@@ -10,7 +10,9 @@ step's state complete; outside training (data preparation, compilation, evaluati
 once. A second signal raises at once too, for a person who does not want to wait.
 
 The handlers are installed only over Python's defaults, so a caller with its own (`pipeline tune`'s
-SIGTERM handler, pipeline/search/interrupt.py) keeps it.
+SIGTERM handler, pipeline/search/interrupt.py) keeps it. An ignored SIGINT stays ignored: a shell
+starts a background job (`pipeline run ... &`, nohup, many batch scripts) with SIGINT ignored, and
+that job must still stop gracefully on SIGTERM.
 """
 
 from __future__ import annotations
@@ -42,22 +44,25 @@ def _handler(signum, frame):
         raise Interrupted(signum)
 
 
-def _defaults() -> bool:
-    return (signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+def _ours_to_handle() -> list[int]:
+    """The signals still at Python's defaults (none when a caller routes SIGTERM itself)."""
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
+        return []
+    return [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler
+                               else [])  # SIG_IGN (a background job): leave it ignored
 
 
 @contextlib.contextmanager
 def graceful_stop():
     """Route SIGTERM/SIGINT to `Interrupted` (at a batch boundary during `fit`) inside the block.
     Nested blocks share the outer one's handlers (k-fold: the parent and each fold's run)."""
-    if _depth[0] == 0 and (threading.current_thread() is not threading.main_thread() or not _defaults()):
+    if _depth[0] == 0 and (threading.current_thread() is not threading.main_thread() or not _ours_to_handle()):
         yield
         return
     previous = None
     if _depth[0] == 0:
         _received.clear()
-        previous = {s: signal.signal(s, _handler) for s in NAMES}
+        previous = {s: signal.signal(s, _handler) for s in _ours_to_handle()}
     _depth[0] += 1
     try:
         yield

@@ -55,9 +55,11 @@ def pipeline(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=TIMEOUT)
 
 
-def start(*args) -> subprocess.Popen:
+def start(*args, sigint_ignored: bool = False) -> subprocess.Popen:
+    """`pipeline` in a subprocess; `sigint_ignored`: as a shell starts a background job (`cmd &`, nohup)."""
     return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *map(str, args)], cwd=REPO, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None)
 
 
 def signal_during_epoch(proc: subprocess.Popen, epoch: int, signum: int) -> tuple[str, str]:
@@ -144,11 +146,14 @@ def test_kill_9_mid_epoch_then_resume_last_ends_exactly_as_an_uninterrupted_run(
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("signum, code, name", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
+@pytest.mark.parametrize("signum, code, name, background", [
+    (signal.SIGTERM, 143, "SIGTERM", False), (signal.SIGINT, 130, "SIGINT", False),
+    (signal.SIGTERM, 143, "SIGTERM", True)],  # a background job: its SIGINT ignored, SIGTERM still graceful
+    ids=["SIGTERM", "SIGINT", "SIGTERM-background-job"])
 def test_a_signal_stops_at_a_batch_marks_killed_keeps_checkpoint_and_prints_the_resume_command(
-        recipe, tmp_path, signum, code, name):
+        recipe, tmp_path, signum, code, name, background):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    proc = start("run", recipe, "--tracking-uri", uri)
+    proc = start("run", recipe, "--tracking-uri", uri, sigint_ignored=background)
     _, err = signal_during_epoch(proc, 3, signum)
     assert proc.returncode == code, err
     client, run = only_run(uri)
@@ -162,7 +167,7 @@ def test_a_signal_stops_at_a_batch_marks_killed_keeps_checkpoint_and_prints_the_
     files_kept = {a.path for a in client.list_artifacts(run_id, "checkpoints")}
     # the model as the signal found it, the model_checkpoint callback's best so far, the epoch checkpoint
     assert {"checkpoints/last.keras", "checkpoints/best.keras", "checkpoints/resume"} <= files_kept
-    if signum == signal.SIGTERM:  # the recipe changed since: refused, with the keys that differ
+    if signum == signal.SIGTERM and not background:  # the recipe changed since: refused, with the keys that differ
         refused = pipeline("run", recipe, "--tracking-uri", uri, "--resume", run_id,
                            "--set", "train.optimizer.learning_rate=0.01", "--set", "train.epochs=8")
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
