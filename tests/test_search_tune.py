@@ -125,9 +125,10 @@ def test_killed_search_resumes_without_repeating_finished_trials(tracking_uri, w
     # (pipeline/search/interrupt.py)
     proc = subprocess.Popen(command, env=_env(tracking_uri), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, cwd=REPO)
-    backup = folder / "stage0" / "trial_1" / "backup_0"
+    # trial 1 has finished an epoch: Keras' BackupAndRestore writes this file last (after the weights)
+    backup = folder / "stage0" / "trial_1" / "backup_0" / "training_metadata.json"
     deadline = time.monotonic() + 300
-    while not (backup.exists() and any(backup.iterdir())):  # trial 1 has finished an epoch
+    while not backup.exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
