@@ -56,10 +56,17 @@ def pipeline(*args) -> subprocess.CompletedProcess:
 
 
 def start(*args, sigint_ignored: bool = False) -> subprocess.Popen:
-    """`pipeline` in a subprocess; `sigint_ignored`: as a shell starts a background job (`cmd &`, nohup)."""
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *map(str, args)], cwd=REPO, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None)
+    """`pipeline` in a subprocess; `sigint_ignored`: as a shell starts a background job (`cmd &`, nohup).
+
+    An ignored signal is inherited across exec, so it is ignored here for the moment of the start
+    (a `preexec_fn` would fork a process that runs JAX's threads: a deadlock warning)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if sigint_ignored else None
+    try:
+        return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *map(str, args)], cwd=REPO, env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        if sigint_ignored:
+            signal.signal(signal.SIGINT, previous)
 
 
 def signal_during_epoch(proc: subprocess.Popen, epoch: int, signum: int) -> tuple[str, str]:
