@@ -92,7 +92,7 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
     parent_id = parent.run_id
     parent.set_tags({**heartbeat.identity(), "resume.command": resuming.command(loaded, uri, parent_id)})
     parent.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
-    with signals.graceful_stop():
+    with signals.graceful_stop(), parent.until_done():  # FINISHED, or KILLED / FAILED with the reason
         try:
             run_ids, fold_metrics = [], []
             for fold in range(k):
@@ -116,15 +116,12 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             for fold, metrics in enumerate(fold_metrics):  # one point per fold, to plot the spread
                 parent.log_metrics({f"fold_{m}": v for m, v in metrics.items()}, step=fold)
         except BaseException as exc:
-            parent.fail(str(exc) if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}",
-                        status="KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             end = getattr(exc, "run_end", None)
             if end is not None:  # the fold's run: the run to resume is the parent
                 end.run_id = f"{parent_id} (fold {len(run_ids) + 1}: {end.run_id})"
                 end.resume_command = resuming.command(loaded, uri, parent_id)
             raise
-    parent.delete_tag("resume.command")
-    parent.finish()
+        parent.delete_tag("resume.command")
     for metric in sorted({m for metrics in fold_metrics for m in metrics}):
         echo(f"cross-validation {metric}: {summary[metric + '_mean']:.4f} ± {summary[metric + '_std']:.4f} "
              f"over {k} folds")

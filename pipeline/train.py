@@ -253,13 +253,9 @@ class _Session:
             if resumption.run.status != "RUNNING":
                 self.logger.end(resumption.run.status)
             return
-        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        if isinstance(exc, signals.Interrupted):
-            reason = str(exc)
-        elif isinstance(exc, KeyboardInterrupt):
-            reason = "interrupted by the user"
-        else:
-            reason = f"{type(exc).__name__}: {exc}"
+        from pipeline.tracking.run_logger import outcome
+
+        status, reason = outcome(exc)
         for step in (self.logger.flush, self._keep_model):  # each may fail on its own
             try:
                 step()

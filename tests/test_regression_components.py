@@ -10,7 +10,7 @@ import pytest
 from sklearn import metrics as skm
 
 from pipeline import registries
-from pipeline.build.binary import threshold_metrics
+from pipeline.build.binary import accuracy_for_logits
 from pipeline.build.classification_report import ClassificationReport, probabilities
 from pipeline.build.regression_report import RegressionReport
 from pipeline.build.target_scaling_keras import StandardizedLoss, scaling_layer, standardized_loss, with_target_scaling
@@ -91,12 +91,12 @@ def test_the_model_maps_its_output_back_and_its_loss_standardizes():
 def test_accuracy_of_one_logit_output_thresholds_at_probability_one_half():
     inputs = keras.Input((3,))
     one = keras.Model(inputs, keras.layers.Dense(1)(inputs))
-    (metric,) = threshold_metrics(["accuracy"], one, from_logits=True)
+    (metric,) = accuracy_for_logits(["accuracy"], one, from_logits=True)
     metric.update_state(np.array([1, 0, 1, 0]), np.array([[0.3], [-0.2], [-0.1], [0.4]]))  # logits
     assert metric.name == "accuracy" and float(to_np(metric.result())) == 0.5  # P > 0.5 <=> logit > 0
-    assert threshold_metrics(["accuracy"], one, from_logits=False) == ["accuracy"]  # probabilities: Keras' 0.5
+    assert accuracy_for_logits(["accuracy"], one, from_logits=False) == ["accuracy"]  # probabilities: Keras' 0.5
     many = keras.Model(inputs, keras.layers.Dense(3)(inputs))
-    assert threshold_metrics(["accuracy"], many, from_logits=True) == ["accuracy"]
+    assert accuracy_for_logits(["accuracy"], many, from_logits=True) == ["accuracy"]
 
 
 def test_binary_report_numbers_against_scikit_learn():

@@ -8,7 +8,7 @@ With a loss that reads logits (`from_logits: true`) the threshold becomes 0, i.e
 from __future__ import annotations
 
 
-def threshold_metrics(metrics: list, model, from_logits: bool) -> list:
+def accuracy_for_logits(metrics: list, model, from_logits: bool) -> list:
     """`metrics` with "accuracy" thresholding the logit at 0 when `model` has one logit output."""
     if not from_logits or model.output_shape[-1] != 1 or isinstance(model.output_shape, list):
         return metrics

@@ -70,8 +70,7 @@ def compile_model(model, plan: Plan, steps_per_epoch: int, optimizer=None) -> No
     import keras
 
     from pipeline import performance
-
-    from pipeline.build.binary import threshold_metrics
+    from pipeline.build.binary import accuracy_for_logits
     from pipeline.build.target_scaling_keras import standardized_loss
 
     metrics, _ = build_metrics(plan)
@@ -80,7 +79,7 @@ def compile_model(model, plan: Plan, steps_per_epoch: int, optimizer=None) -> No
         from pipeline.build.soft_labels import dense_loss, dense_metrics
 
         loss, metrics = dense_loss(loss), dense_metrics(metrics)
-    metrics = threshold_metrics(metrics, model, from_logits(plan))  # one logit output: accuracy at P = 0.5
+    metrics = accuracy_for_logits(metrics, model, from_logits(plan))  # one logit output: accuracy at P = 0.5
     train = plan.recipe.train
     model.compile(optimizer=optimizer or build_optimizer(plan, steps_per_epoch), loss=loss, metrics=metrics,
                   steps_per_execution=performance.steps_per_execution(train.steps_per_execution, steps_per_epoch,

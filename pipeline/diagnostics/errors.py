@@ -36,6 +36,12 @@ def model_error(model, x, y, batch_size: int, from_logits: bool = True) -> float
     return classification_error(y, pred, from_logits)
 
 
+def target_mean(y) -> np.ndarray:
+    """The mean of each regression target over the examples: the prediction of a model that knows
+    nothing but the training targets (the reference of the initial-loss check and the verdict)."""
+    return np.asarray(y, dtype=np.float64).reshape(len(y), -1).mean(axis=0)
+
+
 def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """R² = 1 - SS_res / SS_tot per target, averaged over the targets (scikit-learn's uniform average)."""
     from sklearn.metrics import r2_score as sk_r2

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.diagnostics.errors import classification_error
+from pipeline.diagnostics.errors import classification_error, target_mean
 
 #: relative distance from the expected initial loss that passes / above which the check fails
 INITIAL_LOSS_TOLERANCE, INITIAL_LOSS_FAIL = 0.25, 1.0
@@ -252,8 +252,7 @@ def diagnose(loaded, subset: int = 50, steps: int = 300, echo=print, data_and_sp
     n = max(batch, min(256, len(splits.x_train)))  # the loss checks read up to 256 examples: a steadier mean
     x, y = splits.x_train[:n], splits.y_train[:n]
     loss_fn = build(loaded.plan.loss)
-    mean = np.asarray(splits.y_train, dtype=np.float64).reshape(len(splits.y_train), -1).mean(axis=0) \
-        if regression else None
+    mean = target_mean(splits.y_train) if regression else None
     report(check_initial_loss(model, loss_fn, x, y, loaded.plan, classes, target_mean=mean))
     report(check_regularization(model, loss_fn, x, y))
     report(check_gradient_flow(model, loss_fn, x[:batch], y[:batch]))

@@ -54,11 +54,11 @@ def regression_verdict(model, plan, splits) -> tuple[Verdict, dict[str, float]]:
     units on the original targets, a gap "high" above `tolerance` x the loss of predicting the
     training mean; or, with `diagnostics.target_r2`, every error read as 1 - R²."""
     from pipeline.components import build
-    from pipeline.diagnostics.errors import regression_errors
+    from pipeline.diagnostics.errors import regression_errors, target_mean
 
     settings, batch = plan.recipe.diagnostics, plan.recipe.train.batch_size
     loss_fn = build(plan.loss)
-    mean = np.asarray(splits.y_train, dtype=np.float64).reshape(len(splits.y_train), -1).mean(axis=0)
+    mean = target_mean(splits.y_train)
     train_loss, train_r2, baseline = regression_errors(model, splits.x_train, splits.y_train, loss_fn, batch, mean)
     val_loss, val_r2, _ = regression_errors(model, splits.x_val, splits.y_val, loss_fn, batch, mean)
     note = f"R² train {train_r2:.3f}, validation {val_r2:.3f}"

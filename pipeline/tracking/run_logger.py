@@ -28,6 +28,14 @@ from typing import Any
 MAX_BATCH = 100  # MLflow accepts at most 100 params (and 1000 metrics) per log_batch
 
 
+def outcome(exc: BaseException) -> tuple[str, str]:
+    """(status, reason) of a run that `exc` stopped: KILLED by an interrupt (a signal, Ctrl-C),
+    else FAILED with the error."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "KILLED", str(exc) or "interrupted by the user"
+    return "FAILED", f"{type(exc).__name__}: {exc}"
+
+
 class RunLogger:
     """Log to run `run_id` of the store at `uri`. Open one with `start` or `reopen`."""
 
@@ -77,9 +85,6 @@ class RunLogger:
         self.flush()
         self.client.set_terminated(self.run_id, status)
 
-    def finish(self) -> None:
-        self.end("FINISHED")
-
     def fail(self, reason: str, details: str | None = None, status: str = "FAILED") -> None:
         """End the run FAILED (or KILLED) with the reason in its `error` tag and `details` in error.txt."""
         self.set_tags({"error": reason[:5000]})
@@ -87,21 +92,17 @@ class RunLogger:
             self.log_text(details, "error.txt")
         self.end(status)
 
-    def kill(self, reason: str, details: str | None = None) -> None:
-        self.fail(reason, details, status="KILLED")
-
     @contextlib.contextmanager
     def until_done(self):
-        """The block's outcome is the run's: FINISHED, or KILLED (KeyboardInterrupt) / FAILED with the
-        error, as MLflow's `with start_run()` does."""
+        """The block's outcome is the run's: FINISHED, or KILLED / FAILED with the reason
+        (`outcome`), as MLflow's `with start_run()` does."""
         try:
             yield self
         except BaseException as exc:
-            killed = isinstance(exc, KeyboardInterrupt)
-            self.fail(str(exc) or "interrupted" if killed else f"{type(exc).__name__}: {exc}",
-                      status="KILLED" if killed else "FAILED")
+            status, reason = outcome(exc)
+            self.fail(reason, status=status)
             raise
-        self.finish()
+        self.end("FINISHED")
 
     # -- values ------------------------------------------------------------------------------------
     def log_params(self, params: dict[str, Any]) -> None:

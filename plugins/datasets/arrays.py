@@ -30,9 +30,15 @@ def npz(path: DataFile, x_key: str = "x", y_key: str = "y", x_test_key: str = "x
             raise DataError(f"expected both {x_test_key!r} and {y_test_key!r} in {file}, or neither. "
                             f"Received arrays: {', '.join(sorted(arrays.files)[:10])}", SOURCE + ("path",))
         y = arrays[y_key]
-        num_classes = int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and len(y) else None
         return Dataset(arrays[x_key], y, arrays[x_test_key] if has_test else None,
-                       arrays[y_test_key] if has_test else None, num_classes=num_classes, name=file.stem)
+                       arrays[y_test_key] if has_test else None, num_classes=_num_classes(y), name=file.stem)
+
+
+def _num_classes(y) -> int | None:
+    """Integer labels 0..k-1 name k classes; anything else (floats, rows, names) has no count here."""
+    import numpy as np
+
+    return int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and len(y) else None
 
 
 def _check_magic(file, magics: tuple[bytes, ...], what: str, argument: str) -> None:
@@ -63,7 +69,6 @@ def npy(x_path: DataFile, y_path: DataFile, x_test_path: DataFile | None = None,
         raise ValueError(f"Expected both x_test_path and y_test_path, or neither. "
                          f"Received: x_test_path={x_test_path!r}, y_test_path={y_test_path!r}")
     y = read(y_path, "y_path")
-    num_classes = int(y.max()) + 1 if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and len(y) else None
     return Dataset(read(x_path, "x_path"), y, read(x_test_path, "x_test_path") if x_test_path else None,
-                   read(y_test_path, "y_test_path") if y_test_path else None, num_classes=num_classes,
+                   read(y_test_path, "y_test_path") if y_test_path else None, num_classes=_num_classes(y),
                    name=Path(x_path).stem)
