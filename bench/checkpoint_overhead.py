@@ -139,7 +139,7 @@ def resnet18(repeats: int, folder: Path) -> dict:
     from pipeline.assemble import build_compiled_model
     from pipeline.checkpoint import files
     from pipeline.checkpoint.training_state import capture
-    from pipeline.performance import precision_scope
+    from pipeline.speed import precision_scope
     from pipeline.recipe import load_recipe
 
     loaded = load_recipe(REPO / "recipes" / "resnet18-cifar.yaml")

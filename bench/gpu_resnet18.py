@@ -62,7 +62,7 @@ def pipeline_variant(overrides: list[str]):
     """Train the recipe's model as `pipeline run` builds it; return (epoch seconds, params, images/epoch)."""
     from pipeline import backend
     from pipeline.keras_compat import set_seed
-    from pipeline.performance import execution_scope
+    from pipeline.speed import execution_scope
     from pipeline.plugins import load_plugins
     from pipeline.recipe import load_recipe
     from pipeline.assemble import build_compiled_model, prepare_data

@@ -81,7 +81,7 @@ def main() -> int:
     patch(keras.Model, "fit", "keras Model.fit")
     patch(keras.Model, "evaluate", "keras Model.evaluate")
     try:
-        import pipeline.plots as plots
+        import pipeline.learning_curves as plots
 
         patch(plots, "learning_curves", "plots.learning_curves (+pyplot import)")
     except ImportError:

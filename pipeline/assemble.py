@@ -27,8 +27,8 @@ def prepare_data(loaded: LoadedRecipe):
 
 
 def build_compiled_model(loaded: LoadedRecipe, input_shape, steps_per_epoch: int, target_scaling=None):
-    from pipeline.build.model import build_model
-    from pipeline.build.training import compile_model
+    from pipeline.model.network import build_model
+    from pipeline.model.training import compile_model
 
     plan = loaded.plan
     model = build_model(plan.layers, plan.outputs, input_shape, name=plan.recipe.name, target_scaling=target_scaling)

@@ -104,9 +104,9 @@ def _show(args) -> int:
     from pipeline import backend
 
     backend.activate(loaded.resolved["backend"])
-    from pipeline.build.model import build_model
+    from pipeline.model.network import build_model
     from pipeline.kfold import fold_recipe
-    from pipeline.performance import describe_devices
+    from pipeline.speed import describe_devices
     from pipeline.assemble import prepare_data
 
     print(describe_devices(loaded.resolved["backend"], loaded.plan.recipe.train.device))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import registries
-from pipeline.errors import Path, Problem, RecipeError, did_you_mean
+from pipeline.errors import KeyPath, Problem, RecipeError, did_you_mean
 from pipeline.registry import Entry, Registry, RegistryError, split_spec
 
 _NO_VALUE = object()
@@ -114,7 +114,7 @@ def parameters(entry: Entry) -> dict[str, inspect.Parameter]:
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def check(registry: Registry, spec: Any, path: Path, problems: list[Problem],
+def check(registry: Registry, spec: Any, path: KeyPath, problems: list[Problem],
           *, reserved: tuple[str, ...] = ()) -> Checked | None:
     """Check `spec` against `registry`; append what is wrong to `problems` (None if unusable)."""
     try:
@@ -149,7 +149,7 @@ def check(registry: Registry, spec: Any, path: Path, problems: list[Problem],
     return Checked(entry, out)
 
 
-def check_value(annotation: Any, value: Any, path: Path, problems: list[Problem]) -> Any:
+def check_value(annotation: Any, value: Any, path: KeyPath, problems: list[Problem]) -> Any:
     """Check one argument: a nested spec for `Ref` annotations, a plain typed value otherwise."""
     if annotation is _NO_VALUE:
         return value
@@ -175,7 +175,7 @@ def build(checked: Checked | None, **extra: Any) -> Any:
     return checked.entry.factory(**kwargs, **extra)
 
 
-def build_spec(registry: Registry, spec: Any, path: Path = ()) -> Any:
+def build_spec(registry: Registry, spec: Any, path: KeyPath = ()) -> Any:
     """Check and build in one go; raises `RecipeError` if the spec is wrong."""
     problems: list[Problem] = []
     checked = check(registry, spec, path, problems)

@@ -23,7 +23,7 @@ class Location:
         return f"{source}:{self.line}:{self.column}"
 
 
-Path = tuple  # keys and list indices from the recipe root, e.g. ("model", "layers", 2, "rate")
+KeyPath = tuple  # keys and list indices from the recipe root, e.g. ("model", "layers", 2, "rate")
 
 # Characters a message must not print raw: C0/C1 controls (but tab and line breaks), surrogates,
 # U+FFFE/FFFF (what PyYAML's reader refuses), and invisible formatting characters (bidirectional
@@ -39,7 +39,7 @@ def printable(text: str, limit: int = 80) -> str:
     return out if len(out) <= limit else out[:limit - 1] + "…"
 
 
-def format_path(path: Path) -> str:
+def format_path(path: KeyPath) -> str:
     """('model', 'layers', 2, 'rate') -> 'model.layers[2].rate'."""
     out = ""
     for part in path:
@@ -50,7 +50,7 @@ def format_path(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Problem:
-    path: Path
+    path: KeyPath
     message: str
     location: Location | None = None
 
@@ -99,5 +99,5 @@ class DataError(RecipeError):
     """Data a recipe names that cannot be trained on (a missing file, a NaN feature, labels the model
     cannot output): one problem at `path` (default `data.source`), reported like a recipe error (exit 2)."""
 
-    def __init__(self, message: str, path: Path = SOURCE):
+    def __init__(self, message: str, path: KeyPath = SOURCE):
         super().__init__([Problem(tuple(path), message)])

@@ -25,7 +25,7 @@ def evaluate(model, plan, splits, data, evaluate_test: bool = True) -> Evaluatio
             from pipeline.tta import evaluate_tta
 
             test |= evaluate_tta(model, plan, splits.x_test, data.y_test, batch_size)
-        from pipeline.build.training import test_reports  # e.g. the confusion matrix, per-class recall
+        from pipeline.model.training import test_reports  # e.g. the confusion matrix, per-class recall
 
         report_metrics, artifacts = test_reports(model, plan, splits.x_test, splits.y_test, batch_size)
         return Evaluation(test, {**test, **report_metrics}, artifacts)

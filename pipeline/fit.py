@@ -66,13 +66,13 @@ def fit(model, loaded: LoadedRecipe, splits, run_logger, folder, resume_from: di
     (a `pipeline.checkpoint.location.RunFolder`); `resume_from` (a checkpoint read back) continues
     after its last epoch; epochs up to `stored_through` are in the store already (not logged again);
     `on_saved(epochs)` hears of each checkpoint written."""
-    from pipeline.build.training import build_callbacks
+    from pipeline.model.training import build_callbacks
     from pipeline.checkpoint.callback_keras import EpochCheckpoint
     from pipeline.checkpoint.training_state import stateful_objects
-    from pipeline.data.feed import TrainingFeed
+    from pipeline.data.feed_keras import TrainingFeed
     from pipeline.data.training_data import fit_data  # arrays or the training feed (mix, oversampling)
     from pipeline.diagnostics.monitors import attach  # explosion guard by default, probe batches
-    from pipeline.metrics_logger import MetricsLogger
+    from pipeline.metrics_logger_keras import MetricsLogger
     from pipeline.signals_keras import StopOnSignal
 
     plan, train = loaded.plan, loaded.plan.recipe.train

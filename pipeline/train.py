@@ -110,7 +110,7 @@ class _Session:
         from pipeline import fit
         from pipeline.evaluation import evaluate
         from pipeline.keras_compat import set_seed
-        from pipeline.performance import execution_scope
+        from pipeline.speed import execution_scope
 
         loaded, logger, echo = self.loaded, self.logger, self.echo
         recipe = loaded.plan.recipe
@@ -198,7 +198,7 @@ class _Session:
         holds the weights) and frozen as the recipe says; its params recorded."""
         from pipeline import transfer
         from pipeline.assemble import build_compiled_model
-        from pipeline.build.data_init import finish_initialization  # constant-kernel warning, LSUV
+        from pipeline.model.data_init import finish_initialization  # constant-kernel warning, LSUV
 
         loaded, recipe = self.loaded, self.loaded.plan.recipe
         model = build_compiled_model(loaded, splits.x_train.shape[1:], steps_per_epoch, splits.target_scaling)
@@ -207,7 +207,7 @@ class _Session:
         params = transfer.prepare(model, loaded.plan, steps_per_epoch, copy_weights, self.uri)
         params["model.parameters"] = model.count_params()
         if recipe.train.scale_lr_with_batch:  # the rate actually used, next to the recipe's
-            from pipeline.build.training import learning_rate_used
+            from pipeline.model.training import learning_rate_used
 
             params["train.optimizer.learning_rate_used"] = learning_rate_used(loaded.plan)
         self.logger.log_params(params)
@@ -221,7 +221,7 @@ class _Session:
         from pathlib import Path
 
         from pipeline.keras_compat import save_model
-        from pipeline.plots import learning_curves
+        from pipeline.learning_curves import learning_curves
 
         if history:
             self.logger.log_figure(learning_curves(history), "plots/learning_curves.png")

@@ -30,7 +30,7 @@ def model_layers(model) -> list:
     run's statistics of its targets: never copied from another model, nothing to freeze)."""
     import keras
 
-    from pipeline.build.target_scaling_keras import scaling_layer
+    from pipeline.model.target_scaling_keras import scaling_layer
 
     own = scaling_layer(model)
     return [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer) and layer is not own]
@@ -161,7 +161,7 @@ def prepare(model, plan, steps_per_epoch: int, copy_weights: bool = True,
     layers were frozen), and check the unfreeze steps' layer names before training starts.
     Returns what was done, as MLflow params. `copy_weights=False` (a resumed run, whose checkpoint
     holds the weights) skips reading the source model."""
-    from pipeline.build.training import compile_model
+    from pipeline.model.training import compile_model
 
     recipe = plan.recipe
     done = {}
@@ -179,7 +179,7 @@ def prepare(model, plan, steps_per_epoch: int, copy_weights: bool = True,
 def recompile_for_fine_tuning(model, plan, step: Unfreeze) -> float:
     """Compile again (a fresh optimizer over the new trainable set) at the fine-tuning rate:
     `step.learning_rate`, else FINE_TUNE_LR_FACTOR x the recipe's; constant (no schedule)."""
-    from pipeline.build.training import compile_model, learning_rate_used
+    from pipeline.model.training import compile_model, learning_rate_used
     from pipeline.components import build
 
     lr = step.learning_rate or FINE_TUNE_LR_FACTOR * learning_rate_used(plan)

@@ -66,7 +66,7 @@ def tta_model(model, tta: TTA):
 
 def evaluate_tta(model, plan, x_test, y_test, batch_size: int) -> dict[str, float]:
     """The recipe's loss and metrics on the TTA predictions, as `test_tta_<name>`."""
-    from pipeline.build.training import build_metrics
+    from pipeline.model.training import build_metrics
     from pipeline.components import build
 
     tta = plan.recipe.train.tta

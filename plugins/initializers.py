@@ -6,7 +6,7 @@ fan_out = kernel area x units (the course: "for conv layers, fan_in is filter_si
 Constant initializers (`zeros`, `constant`) are right for biases and wrong for kernels: units that
 start with identical weights compute the same thing and, unless the layers above tell them apart, get
 the same gradient, so they never become different. The trainer warns when one is used as a kernel initializer
-(`pipeline.build.data_init.warn_symmetric_kernels`): only the layer knows which role an initializer
+(`pipeline.model.data_init.warn_symmetric_kernels`): only the layer knows which role an initializer
 plays, so the check looks at the built model, not at the initializer.
 """
 

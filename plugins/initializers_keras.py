@@ -2,7 +2,7 @@
 
 Imported by the `lsuv` factory in `initializers.py` only. Keras calls an initializer with a shape and
 nothing else, so the data-dependent half of LSUV cannot live here: this class draws the orthogonal
-start (Saxe et al.) and carries LSUV's settings; `pipeline.build.data_init.apply_data_dependent_init`
+start (Saxe et al.) and carries LSUV's settings; `pipeline.model.data_init.apply_data_dependent_init`
 finds the layers whose `kernel_initializer` is an `LSUV` and rescales their kernels on a batch of
 training data. Without that step the kernel simply stays orthogonal.
 """

@@ -7,7 +7,7 @@ Classification metrics take integer labels (what `sparse_categorical_crossentrop
 logits or probabilities; `plugins/metrics_keras.py` adapts Keras' own metrics to that.
 `confusion_matrix` is a Keras metric whose value is a matrix, so the trainer does not compile it
 (per-epoch logs hold numbers): it is a report drawn once from the test split's predictions at the
-end of the run (`test_split_report`, called by `pipeline.build.training.test_reports`).
+end of the run (`test_split_report`, called by `pipeline.model.training.test_reports`).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Each example is mixed with a partner drawn by a permutation of its batch: `x = (
 where `m` is a per-example number (mixup) or a per-cell 0/1 mask (CutMix's box, CowMask's cloud),
 and the labels mix in the proportion actually pasted: `y = (1 - w) y + w y'`, `w = mean(m)`.
 So labels are probabilities (each row sums to 1) and the loss must take soft labels: the trainer
-switches `sparse_categorical_crossentropy` to its dense form (`pipeline.build.soft_labels`).
+switches `sparse_categorical_crossentropy` to its dense form (`pipeline.model.soft_labels`).
 
-Plain NumPy on the host, seeded by the training feed (`pipeline.data.feed`), so results do not
+Plain NumPy on the host, seeded by the training feed (`pipeline.data.feed_keras`), so results do not
 depend on the backend and no framework is imported. (Keras' `MixUp` / `CutMix` layers run backend
 ops and hand JAX arrays back to the data loader, CutMix assumes (height, width, channels) images,
 and Keras has no CowMask.) Masks cover the spatial axes, every axis but the batch and the last

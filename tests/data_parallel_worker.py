@@ -10,7 +10,7 @@ import sys
 
 
 def train(recipe_file: str, overrides: list[str], x, y, weights=None):
-    from pipeline.performance import execution_scope
+    from pipeline.speed import execution_scope
     from pipeline.recipe import load_recipe
     from pipeline.assemble import build_compiled_model
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline import registries
-from pipeline.build.model import build_model
+from pipeline.model.network import build_model
 from pipeline.keras_compat import save_model, tensorflow_probe_disabled
 from pipeline.recipe.validate import plan_recipe
 from tests.helpers import backend_started, layer, to_np  # noqa: F401 (autouse fixture)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.build.classification_report import ClassificationReport, automatic_reports, probabilities
+from pipeline.model.classification_report import ClassificationReport, automatic_reports, probabilities
 from pipeline.data.imbalance import balanced_indices, class_weights, long_tailed
 from pipeline.errors import RecipeError
 from tests.conftest import MINIMAL_RECIPE
@@ -35,7 +35,7 @@ def test_balanced_epoch_has_equal_class_counts_and_repeats_rare_examples_evenly(
 
 
 def test_oversampling_feed_balances_each_epoch_and_keeps_integer_labels():
-    from pipeline.data.feed import TrainingFeed
+    from pipeline.data.feed_keras import TrainingFeed
 
     y = np.array([0] * 45 + [1] * 12 + [2] * 3)
     x = np.arange(60, dtype="float32").reshape(60, 1)
@@ -84,7 +84,7 @@ def test_class_weights_reach_the_loss_through_the_training_feed():
     """Zero weight for every class: no gradient, the weights stay; weight 1: they move."""
     import keras
 
-    from pipeline.data.feed import TrainingFeed
+    from pipeline.data.feed_keras import TrainingFeed
     from tests.helpers import to_np
 
     rng = np.random.default_rng(0)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from pipeline import registries
-from pipeline.build.data_init import (SymmetricKernelWarning, apply_data_dependent_init,
+from pipeline.model.data_init import (SymmetricKernelWarning, apply_data_dependent_init,
                                       calibration_batch, finish_initialization, lsuv_layers,
                                       warn_symmetric_kernels)
-from pipeline.build.model import build_model
+from pipeline.model.network import build_model
 from pipeline.components import build_spec
 from pipeline.keras_compat import save_model
 from pipeline.recipe import load_recipe

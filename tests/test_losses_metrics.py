@@ -21,7 +21,7 @@ import pytest
 from sklearn import metrics as skm
 
 from pipeline import registries
-from pipeline.build.training import build_metrics, is_test_split_report
+from pipeline.model.training import build_metrics, is_test_split_report
 from pipeline.components import build_spec
 from pipeline.keras_compat import tensorflow_probe_disabled
 from pipeline.recipe.validate import plan_recipe

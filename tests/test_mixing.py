@@ -91,7 +91,7 @@ def test_bad_arguments_are_refused(spec, message):
 
 
 def test_feed_is_seeded_reshuffles_each_epoch_and_mixes_only_training_batches():
-    from pipeline.data.feed import TrainingFeed
+    from pipeline.data.feed_keras import TrainingFeed
 
     x = np.arange(20, dtype="float32").reshape(20, 1, 1).repeat(4, axis=1)
     y = np.arange(20) % K

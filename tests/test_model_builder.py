@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.build.model import build_model
+from pipeline.model.network import build_model
 from pipeline.recipe import load_recipe
 
 BASE = """

@@ -2,7 +2,7 @@
 
 Optimizers take a few steps on a known quadratic and are compared with the rule written by hand in
 NumPy (the slides' pseudo-code). Schedules are evaluated at chosen steps through the trainer's own
-path (`pipeline.build.training.build_optimizer`) or the schedule factory's `make`, and compared with
+path (`pipeline.model.training.build_optimizer`) or the schedule factory's `make`, and compared with
 their formulas; warmup and round trips are parametrized over the registry, so a new schedule or
 optimizer cannot go untested.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pipeline import registries
-from pipeline.build.training import build_optimizer, learning_rate_used
+from pipeline.model.training import build_optimizer, learning_rate_used
 from pipeline.components import build_spec, parameters
 from pipeline.keras_compat import tensorflow_probe_disabled
 from pipeline.recipe.validate import plan_recipe

@@ -161,7 +161,7 @@ def to_np(x) -> np.ndarray:
 
 
 def make_schedule(make):
-    """What the trainer does with a schedule factory's result (pipeline/build/training.py)."""
+    """What the trainer does with a schedule factory's result (pipeline/model/training.py)."""
     return make(0.1, 10, 5)  # learning_rate, steps_per_epoch, epochs
 
 

@@ -10,10 +10,10 @@ import pytest
 from sklearn import metrics as skm
 
 from pipeline import registries
-from pipeline.build.binary import accuracy_for_logits
-from pipeline.build.classification_report import ClassificationReport, probabilities
-from pipeline.build.regression_report import RegressionReport
-from pipeline.build.target_scaling_keras import StandardizedLoss, scaling_layer, standardized_loss, with_target_scaling
+from pipeline.model.binary import accuracy_for_logits
+from pipeline.model.classification_report import ClassificationReport, probabilities
+from pipeline.model.regression_report import RegressionReport
+from pipeline.model.target_scaling_keras import StandardizedLoss, scaling_layer, standardized_loss, with_target_scaling
 from pipeline.components import build_spec
 from pipeline.data.targets import TargetScaling
 from pipeline.errors import RecipeError

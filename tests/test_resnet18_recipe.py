@@ -8,7 +8,7 @@ import numpy as np
 
 from pipeline import registries
 from pipeline.components import build_spec
-from pipeline.performance import precision_scope
+from pipeline.speed import precision_scope
 from pipeline.recipe import load_recipe
 from pipeline.assemble import build_compiled_model
 from tests.conftest import REPO, RECIPES

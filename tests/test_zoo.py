@@ -7,7 +7,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipeline.build.model import build_model
+from pipeline.model.network import build_model
 from pipeline.cli import main
 from pipeline.components import build
 from pipeline.recipe import load_recipe

@@ -7,7 +7,7 @@ regression targets. NumPy only.
   balance); labels a source read as names (CSV strings, image folders) are refused.
 - `data.standardize_targets: true`: the training split's targets give a mean and standard deviation
   per target; the model is trained on (y - mean) / std and ends in a fixed layer that maps its
-  output back (`pipeline.build.target_scaling_keras`), so predictions and metrics stay in the
+  output back (`pipeline.model.target_scaling_keras`), so predictions and metrics stay in the
   original units.
 """
 

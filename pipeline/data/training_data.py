@@ -49,7 +49,7 @@ def fit_data(plan, splits, classes: int, seed: int) -> FitData:
     if mix is None and not data.imbalance.oversample:
         return FitData({"x": splits.x_train, "y": splits.y_train, "batch_size": batch_size, **extra},
                        (splits.x_val, splits.y_val), splits.y_test, params)
-    from pipeline.data.feed import TrainingFeed, label_rows
+    from pipeline.data.feed_keras import TrainingFeed, label_rows
 
     feed = TrainingFeed(splits.x_train, splits.y_train, batch_size, classes=classes if mix else None,
                         mixer=build(mix), oversample=data.imbalance.oversample, seed=seed)

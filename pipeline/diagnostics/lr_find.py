@@ -125,9 +125,9 @@ def lr_find_recipe(loaded, steps: int = 200, min_lr: float = 1e-6, max_lr: float
     from pipeline import backend as backends
 
     backends.activate(loaded.resolved["backend"])
-    from pipeline.build.data_init import finish_initialization
-    from pipeline.build.model import build_model
-    from pipeline.build.target_scaling_keras import standardized_loss
+    from pipeline.model.data_init import finish_initialization
+    from pipeline.model.network import build_model
+    from pipeline.model.target_scaling_keras import standardized_loss
     from pipeline.components import build
     from pipeline.keras_compat import set_seed
     from pipeline.assemble import prepare_data

@@ -69,7 +69,7 @@ def check_initial_loss(model, loss_fn, x, y, plan, classes: int | None,
                        tolerance: float = INITIAL_LOSS_TOLERANCE, target_mean: np.ndarray | None = None) -> CheckResult:
     """`target_mean` (regression): the training targets' mean, the prediction a fresh model should
     be near; else (classification) the reference is equal scores for every class."""
-    from pipeline.build.training import from_logits
+    from pipeline.model.training import from_logits
 
     pred = np.asarray(model.predict_on_batch(x))
     measured = float(loss_fn(y, pred))
@@ -167,9 +167,9 @@ def check_overfit(loaded, x_train, y_train, subset: int = 50, steps: int = 300, 
     """Train a fresh copy (no weight penalties, the recipe's optimizer at its starting rate, no
     schedule) on `subset` training examples, full batch, for up to `steps` steps: classification
     must reach 100% accuracy, regression a loss below `OVERFIT_LOSS_FRACTION` of its start."""
-    from pipeline.build.model import build_model
-    from pipeline.build.target_scaling_keras import standardized_loss
-    from pipeline.build.training import from_logits, learning_rate_used
+    from pipeline.model.network import build_model
+    from pipeline.model.target_scaling_keras import standardized_loss
+    from pipeline.model.training import from_logits, learning_rate_used
     from pipeline.components import build
 
     plan = loaded.plan
@@ -181,7 +181,7 @@ def check_overfit(loaded, x_train, y_train, subset: int = 50, steps: int = 300, 
               **({"learning_rate": learning_rate_used(plan)} if "learning_rate" in params else {})}
     model.compile(optimizer=build(dataclasses.replace(plan.optimizer, kwargs=kwargs)),
                   loss=standardized_loss(build(plan.loss), model))
-    from pipeline.build.data_init import finish_initialization  # data-dependent init (LSUV), as in a run
+    from pipeline.model.data_init import finish_initialization  # data-dependent init (LSUV), as in a run
 
     finish_initialization(model, x_train, seed=plan.recipe.seed)
     logits = from_logits(plan) is not False
@@ -222,7 +222,7 @@ def diagnose(loaded, subset: int = 50, steps: int = 300, echo=print, data_and_sp
     from pipeline import backend as backends
 
     backends.activate(loaded.resolved["backend"])
-    from pipeline.build.data_init import finish_initialization
+    from pipeline.model.data_init import finish_initialization
     from pipeline.components import build
     from pipeline.diagnostics.recipe_checks import recipe_findings
     from pipeline.keras_compat import set_seed

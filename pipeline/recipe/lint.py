@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from pipeline.components import Checked
-from pipeline.errors import Path, Problem
+from pipeline.errors import KeyPath, Problem
 
 #: Regularizers that add an L2 penalty, and the argument holding its coefficient.
 L2_PENALTIES = {"l2": "factor", "elastic": "l2"}
@@ -25,7 +25,7 @@ def argument(checked: Checked, name: str, default: Any = None) -> Any:
     return default if param is None or param.default is param.empty else param.default
 
 
-def layer_arguments(plan) -> Iterator[tuple[Path, str, Any]]:
+def layer_arguments(plan) -> Iterator[tuple[KeyPath, str, Any]]:
     """(path, name, value) of every layer argument, nested component arguments included.
 
     An argument filled in from `model.defaults` is reported at `model.defaults.<key>`, where the
@@ -39,7 +39,7 @@ def layer_arguments(plan) -> Iterator[tuple[Path, str, Any]]:
             yield from _walk(path, key, value)
 
 
-def _walk(path: Path, key: str, value: Any) -> Iterator[tuple[Path, str, Any]]:
+def _walk(path: KeyPath, key: str, value: Any) -> Iterator[tuple[KeyPath, str, Any]]:
     yield path, key, value
     if isinstance(value, Checked):
         for k, v in value.kwargs.items():
@@ -52,7 +52,7 @@ def check_weight_decay(plan) -> list[Problem]:
     decay = argument(plan.optimizer, "weight_decay")
     if not decay:
         return []
-    problems: dict[Path, Problem] = {}
+    problems: dict[KeyPath, Problem] = {}
     for path, _, value in layer_arguments(plan):
         if not (isinstance(value, Checked) and value.entry.kind == "regularizers"
                 and value.name in L2_PENALTIES):
@@ -72,7 +72,7 @@ def check_normalizers(plan) -> list[Problem]:
     """A `normalizer:` argument must name a normalization layer (a factory marked `is_normalizer`)."""
     from pipeline import registries
 
-    problems: dict[Path, Problem] = {}
+    problems: dict[KeyPath, Problem] = {}
     for path, key, value in layer_arguments(plan):
         if key == "normalizer" and isinstance(value, Checked) and value.entry.kind == "layers" \
                 and not getattr(value.entry.factory, "is_normalizer", False):
@@ -100,12 +100,12 @@ def check_soft_labels(plan) -> list[Problem]:
         f"Expected one of: {', '.join(SOFT_LABEL_LOSSES)}"))]
 
 
-def _spec_path(path: Path, spec: Any) -> Path:
+def _spec_path(path: KeyPath, spec: Any) -> KeyPath:
     """Where a component's name is written: its `type` key, or the bare name."""
     return path + ("type",) if isinstance(spec, dict) else path
 
 
-def _task_mismatch(checked: Checked, path: Path, spec: Any, task: str, what: str) -> Problem | None:
+def _task_mismatch(checked: Checked, path: KeyPath, spec: Any, task: str, what: str) -> Problem | None:
     from pipeline import registries
     from pipeline.tasks import task_of
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import FORBIDDEN_CHAR, Location, Path, Problem, RecipeError, printable
+from pipeline.errors import FORBIDDEN_CHAR, Location, KeyPath, Problem, RecipeError, printable
 
-Marks = dict  # Path -> Location
+Marks = dict  # KeyPath -> Location
 
 MAX_BYTES_ENV = "PIPELINE_MAX_RECIPE_BYTES"
 DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB for a recipe and everything it extends: recipes are a few KiB
@@ -152,7 +152,7 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
 
 
-def _check_node(node: yaml.Node, path: Path, source: str) -> None:
+def _check_node(node: yaml.Node, path: KeyPath, source: str) -> None:
     """Only the YAML types a recipe uses, and no control characters in strings (escapes included)."""
     if node.tag not in ALLOWED_TAGS:
         what = (f"YAML tag {_short_tag(node.tag)}" if node.tag.startswith("!") or "python/" in node.tag
@@ -167,7 +167,7 @@ def _check_node(node: yaml.Node, path: Path, source: str) -> None:
                                        _location(source, node.start_mark))])
 
 
-def _collect_marks(loader: _RecipeLoader, node: yaml.Node, path: Path, source: str,
+def _collect_marks(loader: _RecipeLoader, node: yaml.Node, path: KeyPath, source: str,
                    out: Marks) -> None:
     """Record where each key and item is written, refusing duplicate keys (PyYAML keeps the last)."""
     _check_node(node, path, source)
@@ -209,7 +209,7 @@ def _unshare(value: Any) -> Any:
     return value
 
 
-def check_text(text: str, source: str, path: Path = ()) -> None:
+def check_text(text: str, source: str, path: KeyPath = ()) -> None:
     """Refuse control and invisible characters, naming the first one and where it is."""
     bad = FORBIDDEN_CHAR.search(text)
     if bad:
@@ -218,7 +218,7 @@ def check_text(text: str, source: str, path: Path = ()) -> None:
                                    Location(source, line, column))])
 
 
-def parse_yaml(text: str, source: str, path: Path = (), budget: Budget | None = None) -> tuple[Any, Marks]:
+def parse_yaml(text: str, source: str, path: KeyPath = (), budget: Budget | None = None) -> tuple[Any, Marks]:
     """Parse one YAML document into plain data plus `{path: Location}` for every key and item."""
     budget = budget or Budget.new()
     check_text(text.removeprefix("\ufeff"), source, path)

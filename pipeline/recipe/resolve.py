@@ -7,20 +7,20 @@ import re
 from pathlib import Path as FilePath
 from typing import Any
 
-from pipeline.errors import Location, Path, Problem, RecipeError
+from pipeline.errors import Location, KeyPath, Problem, RecipeError
 from pipeline.recipe.loader import (MAX_DEPTH, MAX_FILES, Budget, Marks, check_text, load_yaml_file,
                                     max_bytes, parse_yaml, printable)
 from pipeline.registry import normalize_name
 
 
-def _drop_marks_under(marks: Marks, prefix: Path) -> None:
+def _drop_marks_under(marks: Marks, prefix: KeyPath) -> None:
     for key in [k for k in marks if k[:len(prefix)] == prefix and len(k) > len(prefix)]:
         del marks[key]
 
 
 #: Sections whose keys are alternatives (a recipe sets one of them): a child that chooses one turns
 #: off whatever other one it inherits.
-ALTERNATIVES: dict[Path, tuple[str, ...]] = {
+ALTERNATIVES: dict[KeyPath, tuple[str, ...]] = {
     ("data", "imbalance"): ("class_weight", "oversample"),
     ("model", "init_from"): ("run", "experiment", "path"),
     ("model", "freeze"): ("up_to", "names"),
@@ -41,7 +41,7 @@ def _replaces_component(base: dict, top: dict) -> bool:
     return base["type"] != top["type"]
 
 
-def _delete(merged: dict, key: Any, path: Path, base_marks: Marks, mark: Any = None) -> None:
+def _delete(merged: dict, key: Any, path: KeyPath, base_marks: Marks, mark: Any = None) -> None:
     merged.pop(key, None)
     _drop_marks_under(base_marks, path)
     base_marks.pop(path, None)
@@ -49,7 +49,7 @@ def _delete(merged: dict, key: Any, path: Path, base_marks: Marks, mark: Any = N
         base_marks[path] = mark
 
 
-def deep_merge(base: Any, top: Any, base_marks: Marks, top_marks: Marks, path: Path = ()) -> Any:
+def deep_merge(base: Any, top: Any, base_marks: Marks, top_marks: Marks, path: KeyPath = ()) -> Any:
     """Merge `top` (a child recipe, or a later parent) over `base`, moving the marks along.
 
     Mappings merge key by key (later wins); anything else, lists included, is replaced whole. Three
@@ -189,7 +189,7 @@ def _check_is_recipe(data: Any, marks: Marks, file: FilePath, where: Location | 
 _PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
 
 
-def parse_key_path(text: str) -> Path:
+def parse_key_path(text: str) -> KeyPath:
     """'model.layers[2].rate' -> ('model', 'layers', 2, 'rate')."""
     parts: list = []
     pos = 0
@@ -211,7 +211,7 @@ def apply_override(data: dict, marks: Marks, assignment: str, budget: Budget | N
     """
     where = Location(f"--set {printable(assignment)}")
 
-    def refuse(message: str, at: Path = ()):
+    def refuse(message: str, at: KeyPath = ()):
         return RecipeError([Problem(at, message, where)])
 
     check_text(assignment, where.source)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from pipeline.diagnostics.settings import Diagnostics
-from pipeline.recipe.performance import AutoOrBool, AutoOrPositiveInt, Device, Distribution, Precision
+from pipeline.recipe.speed_settings import AutoOrBool, AutoOrPositiveInt, Device, Distribution, Precision
 from pipeline.recipe.transfer_schema import TTA, Freezing, InitFrom, Unfreeze
 from pipeline.tasks import Task
 from pipeline.values import Name, NonNegativeInt, NotBool, PositiveFloat, PositiveInt, Seed
@@ -88,7 +88,7 @@ class Train(Section):
     loss: Spec
     metrics: list[Spec] = []
     callbacks: list[Spec] = []
-    steps_per_execution: AutoOrPositiveInt = "auto"  # auto: measured per backend (pipeline/performance.py)
+    steps_per_execution: AutoOrPositiveInt = "auto"  # auto: measured per backend (pipeline/speed.py)
     jit_compile: AutoOrBool = "auto"  # XLA; auto: Keras' choice (on for JAX and TensorFlow)
     precision: Precision = "float32"  # mixed_*: Keras dtype policy, output layers kept in float32
     device: Device = "auto"  # auto: the accelerator when there is one, else the CPU

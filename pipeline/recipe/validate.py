@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from pipeline import registries
 from pipeline.components import Checked, _hints, check, check_value, parameters
-from pipeline.errors import Path, Problem, did_you_mean, printable, unknown_key
+from pipeline.errors import KeyPath, Problem, did_you_mean, printable, unknown_key
 from pipeline.recipe.lint import lint
 from pipeline.recipe.schema import Recipe, Train
 from pipeline.search.space import search_problems
@@ -30,7 +30,7 @@ class LayerPlan:
     name: str
     inputs: list[str]
     layer: Checked
-    path: Path
+    path: KeyPath
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Plan:
 
 
 def _schema_problems(exc: ValidationError, data: Any) -> list[Problem]:
-    problems: dict[Path, Problem] = {}
+    problems: dict[KeyPath, Problem] = {}
     errors = exc.errors()
     located = [(err, _data_loc(tuple(err["loc"]), data, err["type"])) for err in errors]
     # Of a union's members, report the one the value was meant for (a mapping is never 'all'), and one
@@ -94,7 +94,7 @@ def _listed(names: list[str], limit: int = 20) -> str:
     return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _data_loc(loc: Path, data: Any, error_type: str) -> Path:
+def _data_loc(loc: KeyPath, data: Any, error_type: str) -> KeyPath:
     """pydantic's error location as a path into the recipe: union members' names
     (`function-after[_one_rule(), Freeze]`, `literal['all']`) are not keys, so they are left out."""
     out: list = []
@@ -118,7 +118,7 @@ def _wrong_member(err: dict) -> bool:
         (err["type"] in ("model_type", "dict_type") and not isinstance(value, dict))
 
 
-def _fields_at(loc: Path) -> list[str]:
+def _fields_at(loc: KeyPath) -> list[str]:
     """The keys allowed by the schema section at `loc` (for close-match hints)."""
     import typing
 

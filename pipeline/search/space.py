@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.errors import Path, Problem, did_you_mean, format_path, printable, unknown_key
+from pipeline.errors import KeyPath, Problem, did_you_mean, format_path, printable, unknown_key
 from pipeline.values import PositiveInt, Seed
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
@@ -72,7 +72,7 @@ class Dimension:
     """One searched value: a recipe path (also its KerasTuner name), a distribution, an optional condition."""
 
     name: str  # as written: 'model.layers[3].rate'
-    keys: Path  # ('model', 'layers', 3, 'rate')
+    keys: KeyPath  # ('model', 'layers', 3, 'rate')
     kind: str  # log_uniform | uniform | int | choice
     low: float | int | None = None
     high: float | int | None = None
@@ -195,7 +195,7 @@ def parse_dimension(name: str, entry: Any, problems: list[Problem]) -> Dimension
     return Dimension(name, keys, kind, low, high, step, values, when)
 
 
-def _unknown_path(tree: Any, keys: Path) -> Problem | None:
+def _unknown_path(tree: Any, keys: KeyPath) -> Problem | None:
     """Every container above the last key must exist in the recipe (the last key may be new)."""
     node = tree
     for i, key in enumerate(keys[:-1]):

@@ -11,7 +11,7 @@ Per-epoch metrics go through `log_epoch`: held, then written as one `log_batch` 
 and SQLAlchemy): once per epoch, in any thread, that is ~6% of the quick start's epoch CPU time
 (bench/checkpoint_overhead.py). `flush()` writes what is held, waits, and raises what a write failed
 with. What makes an epoch durable before the next one starts is the caller's journal
-(`pipeline/metrics_logger.py`), not the store.
+(`pipeline/metrics_logger_keras.py`), not the store.
 """
 
 from __future__ import annotations

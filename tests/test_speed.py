@@ -1,4 +1,4 @@
-"""Speed settings: steps per execution (auto), XLA, device, mixed precision (pipeline/performance.py)."""
+"""Speed settings: steps per execution (auto), XLA, device, mixed precision (pipeline/speed.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from pipeline import performance
-from pipeline.build.training import build_callbacks
+from pipeline import speed
+from pipeline.model.training import build_callbacks
 from pipeline.recipe import RecipeError, load_recipe
 from pipeline.assemble import build_compiled_model
 from tests.conftest import MINIMAL_RECIPE
@@ -43,15 +43,15 @@ def _model(write_recipe, *overrides, steps_per_epoch=13):
     from pipeline.keras_compat import set_seed
 
     set_seed(3)
-    with performance.precision_scope(loaded.plan.recipe.train.precision):
+    with speed.precision_scope(loaded.plan.recipe.train.precision):
         return loaded, build_compiled_model(loaded, (8, 8, 1), steps_per_epoch)
 
 
 def test_auto_steps_per_execution_is_the_measured_value_capped_at_one_epoch():
-    assert performance.steps_per_execution("auto", 29, "jax") == performance.AUTO_STEPS_PER_EXECUTION["jax"] == 8
-    assert performance.steps_per_execution("auto", 3, "jax") == 3  # never more than an epoch
-    assert performance.steps_per_execution(1, 29, "jax") == 1
-    assert performance.steps_per_execution(40, 29, "tensorflow") == 29
+    assert speed.steps_per_execution("auto", 29, "jax") == speed.AUTO_STEPS_PER_EXECUTION["jax"] == 8
+    assert speed.steps_per_execution("auto", 3, "jax") == 3  # never more than an epoch
+    assert speed.steps_per_execution(1, 29, "jax") == 1
+    assert speed.steps_per_execution(40, 29, "tensorflow") == 29
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -126,9 +126,9 @@ def test_mixed_precision_trains(write_recipe):
 
 
 def test_explicit_device_is_used_and_described():
-    line = performance.describe_devices(keras.config.backend(), "cpu")
+    line = speed.describe_devices(keras.config.backend(), "cpu")
     assert "devices: cpu:0" in line and line.endswith("training on cpu")
-    with performance.device_scope("cpu"):
+    with speed.device_scope("cpu"):
         value = keras.ops.ones((2,))
     if keras.config.backend() == "jax":
         assert {d.platform for d in value.devices()} == {"cpu"}

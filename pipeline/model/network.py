@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.components import build
-from pipeline.performance import output_scope
+from pipeline.speed import output_scope
 from pipeline.recipe.validate import INPUT, LayerPlan
 
 
@@ -23,6 +23,6 @@ def build_model(layers: list[LayerPlan], outputs: list[str], input_shape: tuple[
     model = keras.Model(nodes[INPUT], outs[0] if len(outs) == 1 else outs, name=name or "recipe_model")
     if target_scaling is None:
         return model
-    from pipeline.build.target_scaling_keras import with_target_scaling
+    from pipeline.model.target_scaling_keras import with_target_scaling
 
     return with_target_scaling(model, target_scaling)

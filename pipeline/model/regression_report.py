@@ -1,7 +1,7 @@
 """Where a regression model is wrong, computed once on the test split of every `task: regression` run.
 
 Added automatically through the same end-of-run mechanism as the classification report
-(`pipeline.build.training.test_reports`), from the saved-model-equivalent predictions, so in the
+(`pipeline.model.training.test_reports`), from the saved-model-equivalent predictions, so in the
 targets' original units (standardized targets are mapped back by the model itself). Logs the plots
 `plots/predicted_vs_true.png` (one point per test example, the diagonal is a perfect model) and
 `plots/residuals.png` (true - predicted against the prediction, and their histogram: a trend or a

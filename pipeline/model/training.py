@@ -69,20 +69,20 @@ def compile_model(model, plan: Plan, steps_per_epoch: int, optimizer=None) -> No
     recipe's (fine-tuning phases recompile with a fresh one at a lower rate)."""
     import keras
 
-    from pipeline import performance
-    from pipeline.build.binary import accuracy_for_logits
-    from pipeline.build.target_scaling_keras import standardized_loss
+    from pipeline import speed
+    from pipeline.model.binary import accuracy_for_logits
+    from pipeline.model.target_scaling_keras import standardized_loss
 
     metrics, _ = build_metrics(plan)
     loss = standardized_loss(build(plan.loss), model)  # standardized targets: the loss in their units
     if plan.mix is not None:  # batch mixing trains on soft labels
-        from pipeline.build.soft_labels import dense_loss, dense_metrics
+        from pipeline.model.soft_labels import dense_loss, dense_metrics
 
         loss, metrics = dense_loss(loss), dense_metrics(metrics)
     metrics = accuracy_for_logits(metrics, model, from_logits(plan))  # one logit output: accuracy at P = 0.5
     train = plan.recipe.train
     model.compile(optimizer=optimizer or build_optimizer(plan, steps_per_epoch), loss=loss, metrics=metrics,
-                  steps_per_execution=performance.steps_per_execution(train.steps_per_execution, steps_per_epoch,
+                  steps_per_execution=speed.steps_per_execution(train.steps_per_execution, steps_per_epoch,
                                                                       keras.config.backend()),
                   jit_compile=train.jit_compile)  # auto: Keras' choice (XLA on JAX and TensorFlow)
 
@@ -101,8 +101,8 @@ def build_callbacks(plan: Plan, logger=None) -> list:
 def test_reports(model, plan: Plan, x_test, y_test, batch_size: int) -> tuple[dict[str, float], dict]:
     """The recipe's test-split reports (if any) and the automatic ones, from one prediction pass over
     the test split: (metrics, {artifact path: figure | dict | text}) for the run to log."""
-    from pipeline.build.classification_report import automatic_reports  # per-class recall, ROC/PR
-    from pipeline.build.regression_report import regression_reports  # predicted vs true, residuals
+    from pipeline.model.classification_report import automatic_reports  # per-class recall, ROC/PR
+    from pipeline.model.regression_report import regression_reports  # predicted vs true, residuals
 
     _, reports = build_metrics(plan)
     reports = [*reports, *automatic_reports(y_test, from_logits(plan)), *regression_reports(plan)]

@@ -3,7 +3,7 @@
 Accuracy hides a rare class the model never predicts; per-class recall, its minimum, balanced
 accuracy (= macro recall) and the one-vs-rest areas under the ROC and precision-recall curves do
 not. This report is added automatically when the test labels are integer class ids, through the
-same end-of-run mechanism as `confusion_matrix` (`pipeline.build.training.test_reports`), and
+same end-of-run mechanism as `confusion_matrix` (`pipeline.model.training.test_reports`), and
 computed exactly with scikit-learn (Keras' AUC metrics bucket the thresholds). It logs metrics
 `test_recall_class_<c>`, `test_min_class_recall`, `test_balanced_accuracy`, `test_roc_auc_ovr`,
 `test_pr_auc_ovr`, the curves as `plots/roc_curves.png` and `plots/pr_curves.png`, and the

@@ -78,7 +78,7 @@ def execution_scope(plan, steps_per_epoch: int, echo=print):
     import keras
 
     from pipeline import distribution
-    from pipeline.build.training import learning_rate_used
+    from pipeline.model.training import learning_rate_used
 
     train, backend = plan.recipe.train, keras.config.backend()
     distributed, summary = distribution.scope(plan.recipe.distribution, train.batch_size)
