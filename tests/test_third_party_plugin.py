@@ -255,7 +255,7 @@ def test_recipe_trains_and_the_saved_model_reloads(example, example_site, write_
     x = np.linspace(-2, 2, 16, dtype="float32")[None]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(squash(x)), a * np.tanh(2 / 3 * x), rtol=1e-5)
 
-    # A fresh process imports the plugin's Keras classes, then reloads (the README section "Writing a plugin package").
+    # Plain Keras in a fresh process: import the plugin's Keras classes, then reload (docs/plugins.md).
     code = ("import sys, keras, pipeline_example_plugin.keras_objects; "
             "print(float(keras.saving.load_model(sys.argv[1]).get_layer('squash').a.numpy()))")
     environ = {**os.environ, "PYTHONPATH": str(example_site)}
