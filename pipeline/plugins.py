@@ -118,7 +118,7 @@ def _declared_keras_modules(target) -> tuple[str, ...]:
     """`KERAS_MODULES` of the plugin module (or of the module defining its `register()` function)."""
     module = target if not callable(target) else sys.modules.get(getattr(target, "__module__", ""))
     declared = getattr(module, KERAS_MODULES, ())
-    if isinstance(declared, str) or not all(isinstance(m, str) and m for m in declared):
+    if not isinstance(declared, (tuple, list)) or not all(isinstance(m, str) and m for m in declared):
         raise TypeError(f"{KERAS_MODULES} must be a tuple of module names. Received: {declared!r}")
     return tuple(declared)
 

@@ -35,8 +35,9 @@ def import_keras_classes() -> list[str]:
         try:
             importlib.import_module(name)
         except Exception as exc:
-            owner = next((p for p, mods in loader.keras_modules.items() if name in mods), "pipeline")
-            warnings.warn(f"plugin '{owner}' declares Keras module '{name}', which failed to import: "
+            owner = next((f"plugin '{p}'" for p, mods in loader.keras_modules.items() if name in mods),
+                         "the pipeline")
+            warnings.warn(f"{owner} declares Keras module '{name}', which failed to import: "
                           f"{type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
         else:
             imported.append(name)

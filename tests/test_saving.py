@@ -64,7 +64,7 @@ def test_a_declaration_is_checked_at_discovery_and_imported_only_when_loading(tm
 def reload_snippets() -> list[str]:
     """The python blocks of the doc's "Reloading a saved model" section."""
     section = DOC.read_text(encoding="utf-8").split("### Reloading a saved model", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
 
 
 def test_the_doc_shows_two_reload_snippets():
@@ -95,6 +95,6 @@ def test_documented_reload_snippet_runs_verbatim_in_a_fresh_process(auc_model, w
              "x = np.zeros((4, *model.input_shape[1:]), 'float32'); y = np.arange(4)\n"
              "print(sorted(model.evaluate(x, y, return_dict=True, verbose=0)))\n")
     done = subprocess.run([sys.executable, "-c", snippet + check], cwd=REPO, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.splitlines()[-1] == str(["accuracy", "loss", "pr_auc", "roc_auc"])
