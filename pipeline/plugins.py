@@ -132,7 +132,10 @@ def _reason(exc: BaseException) -> str:
 
 def _forget_modules(package: str, before: set[str]) -> None:
     """Drop the modules of `package` that a failed load imported, so that nothing of it stays
-    half-imported (a later import would otherwise skip the registrations that were rolled back)."""
+    half-imported (a later import would otherwise skip the registrations that were rolled back).
+    The host's own modules stay: a second copy of `pipeline.registries` would hold other registries."""
+    if package == __name__.partition(".")[0]:
+        return
     for module in set(sys.modules) - before:
         if module == package or module.startswith(f"{package}."):
             del sys.modules[module]
