@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -56,6 +58,45 @@ class Entry:
         return doc.splitlines()[0] if doc else ""
 
 
+LOCAL = Provider()
+
+
+@dataclass
+class Registration:
+    """What one plugin is registering while it loads: who it is, the namespace its names get, and
+    every name it added, so that a plugin that fails half-way is taken out whole (`rollback`)."""
+
+    provider: Provider = LOCAL
+    namespace: str | None = None
+    added: list[tuple[Registry, tuple[str, ...]]] = field(default_factory=list)
+
+    def rollback(self) -> None:
+        for registry, keys in reversed(self.added):
+            registry._remove(keys)
+        self.added.clear()
+
+
+#: The registration in progress (set by the plugin loader around one plugin's import). A context
+#: variable, not a class attribute: two loaders, threads or tests never see each other's plugin.
+_registration: ContextVar[Registration | None] = ContextVar("pipeline_registration", default=None)
+
+
+@contextmanager
+def registering(provider: Provider, namespace: str | None = None) -> Iterator[Registration]:
+    """Registrations made inside the block are attributed to `provider`, get the `namespace.` prefix,
+    and are recorded in the `Registration` yielded (the caller rolls it back if the plugin fails)."""
+    registration = Registration(provider, namespace)
+    token = _registration.set(registration)
+    try:
+        yield registration
+    finally:
+        _registration.reset(token)
+
+
+def _current() -> Registration:
+    return _registration.get() or Registration()
+
+
 class Registry:
     """Components of one kind (layers, optimizers, ...), looked up by normalized name.
 
@@ -63,11 +104,6 @@ class Registry:
     (`layers.register("dense", factory)`). A duplicate name raises, naming both providers:
     silently overwriting would make a recipe's meaning depend on plugin load order.
     """
-
-    #: Set by plugin discovery while a plugin module is imported, so entries record who added them
-    #: and third-party names get their plugin's namespace.
-    current_provider: Provider = Provider(plugin="local")
-    current_namespace: str | None = None
 
     def __init__(self, kind: str, *, singular: str | None = None):
         self.kind = kind
@@ -88,27 +124,34 @@ class Registry:
 
         return decorator(factory) if factory is not None else decorator
 
-    def _qualify(self, name: str) -> str:
+    @staticmethod
+    def _qualify(name: str, ns: str | None) -> str:
         name = normalize_name(name)
-        ns = Registry.current_namespace
         return f"{normalize_name(ns)}.{name}" if ns and not name.startswith(f"{ns}.") else name
 
     def _add(self, name: str, fn: Callable, aliases: tuple[str, ...]) -> None:
         if not callable(fn):
             raise TypeError(f"Expected a callable factory for {self.singular} '{name}'. "
                             f"Received: factory={fn!r}")
-        key = self._qualify(name)
-        keys = [key, *(self._qualify(a) for a in aliases)]
+        registration = _current()
+        key = self._qualify(name, registration.namespace)
+        keys = (key, *(self._qualify(a, registration.namespace) for a in aliases))
         for k in keys:
             owner = self._entries.get(k) or self._entries.get(self._aliases.get(k, ""))
             if owner is not None:
                 raise RegistryError(
                     f"{self.singular} '{k}' is already registered by {owner.provider}; "
-                    f"{Registry.current_provider} tried to register it again")
-        entry = Entry(key, fn, self.kind, Registry.current_provider, tuple(keys[1:]))
-        self._entries[key] = entry
+                    f"{registration.provider} tried to register it again")
+        self._entries[key] = Entry(key, fn, self.kind, registration.provider, keys[1:])
         for alias in keys[1:]:
             self._aliases[alias] = key
+        registration.added.append((self, keys))
+
+    def _remove(self, keys: tuple[str, ...]) -> None:
+        """Forget an entry and its aliases (a failed plugin's rollback)."""
+        self._entries.pop(keys[0], None)
+        for alias in keys[1:]:
+            self._aliases.pop(alias, None)
 
     # -- lookup ---------------------------------------------------------------------------------
     def resolve(self, name: str) -> str | None:

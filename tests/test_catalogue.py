@@ -112,15 +112,12 @@ def test_arguments_show_types_defaults_and_nested_kinds(tmp_path):
 
 
 def test_third_party_components_are_left_out_of_the_committed_page():
-    from pipeline.registry import Provider, Registry
+    from pipeline.registry import Provider, Registry, registering
 
     reg = Registry("things")
     reg.register("ours", lambda: None)
-    Registry.current_provider = Provider("example", "pipeline-example-plugin", "0.1.0")
-    try:
+    with registering(Provider("example", "pipeline-example-plugin", "0.1.0")):
         reg.register("theirs", lambda: None)
-    finally:
-        Registry.current_provider = Provider("local")
     ours_only = catalogue.render({"things": reg}, include=lambda e: e.provider.plugin == "local")
     assert "`ours`" in ours_only and "`theirs`" not in ours_only
     assert "`theirs`" in catalogue.render({"things": reg}, include=None)

@@ -17,7 +17,8 @@ import pytest
 from pipeline import registries
 from pipeline.components import check, check_value, parameters
 from pipeline.recipe import Problem
-from pipeline.registry import Entry, Provider, Registry, RegistryError, normalize_name, split_spec
+from pipeline.registry import (Entry, Provider, Registry, RegistryError, normalize_name, registering,
+                               split_spec)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,14 +29,6 @@ SUFFIX = "(plugins add more: pipeline plugins)"
 def widgets() -> Registry:
     """A fresh registry per test: nothing leaks between tests, nothing from the built-ins."""
     return Registry("widgets")
-
-
-@pytest.fixture
-def restore_provider():
-    """Tests that pose as a plugin put the class-level provider/namespace back afterwards."""
-    saved = Registry.current_provider, Registry.current_namespace
-    yield
-    Registry.current_provider, Registry.current_namespace = saved
 
 
 def sprocket(teeth: int = 12, colour: str = "grey"):
@@ -104,19 +97,32 @@ def test_register_refuses_a_non_callable(widgets):
     assert len(widgets) == 0
 
 
-def test_entry_records_the_provider(widgets, restore_provider):
-    Registry.current_provider = Provider("acme", "acme-widgets", "1.2.3")
-    widgets.register("sprocket", sprocket)
+def test_entry_records_the_provider(widgets):
+    with registering(Provider("acme", "acme-widgets", "1.2.3")):
+        widgets.register("sprocket", sprocket)
     entry = widgets.get("sprocket")
     assert entry.provider == Provider("acme", "acme-widgets", "1.2.3")
     assert str(entry.provider) == "acme (acme-widgets 1.2.3)"
 
 
-def test_plugin_namespace_prefixes_names(widgets, restore_provider):
-    Registry.current_namespace = "acme"
-    widgets.register("Sprocket", sprocket)
+def test_plugin_namespace_prefixes_names(widgets):
+    with registering(Provider("acme"), namespace="acme"):
+        widgets.register("Sprocket", sprocket)
     assert widgets.names() == ["acme.sprocket"]
     assert "acme.sprocket" in widgets and "sprocket" not in widgets
+    widgets.register("sprocket", sprocket)  # outside the block: a local name again
+    assert widgets.get("sprocket").provider == Provider("local")
+
+
+def test_a_registration_rolls_back_exactly_what_it_added(widgets):
+    widgets.register("gear", gear)
+    other = Registry("others")
+    with registering(Provider("acme"), namespace="acme") as registration:
+        widgets.register("sprocket", sprocket, aliases=("cog",))
+        other.register("lever", gear)
+    assert widgets.names() == ["acme.sprocket", "gear"] and other.names() == ["acme.lever"]
+    registration.rollback()
+    assert widgets.names() == ["gear"] and "acme.cog" not in widgets and len(other) == 0
 
 
 # -- names ------------------------------------------------------------------------------------------
@@ -157,26 +163,26 @@ def test_aliases_resolve_to_the_same_entry(widgets):
 
 
 # -- duplicates ---------------------------------------------------------------------------------------
-def test_duplicate_name_raises_naming_both_providers(widgets, restore_provider):
-    Registry.current_provider = Provider("first_plugin", "first-dist", "1.0")
-    widgets.register("sprocket", sprocket)
-    Registry.current_provider = Provider("second_plugin", "second-dist", "2.0")
-    with pytest.raises(RegistryError) as info:
+def test_duplicate_name_raises_naming_both_providers(widgets):
+    with registering(Provider("first_plugin", "first-dist", "1.0")):
+        widgets.register("sprocket", sprocket)
+    with registering(Provider("second_plugin", "second-dist", "2.0")), \
+            pytest.raises(RegistryError) as info:
         widgets.register("Sprocket", gear)  # a different spelling of the same normalized name
     assert str(info.value) == ("widget 'sprocket' is already registered by first_plugin (first-dist 1.0); "
                                "second_plugin (second-dist 2.0) tried to register it again")
     assert widgets.get("sprocket").factory is sprocket  # never overwritten
 
 
-def test_duplicate_via_alias_raises(widgets, restore_provider):
-    Registry.current_provider = Provider("first_plugin")
-    widgets.register("sprocket", sprocket, aliases=("cog",))
-    Registry.current_provider = Provider("second_plugin")
-    with pytest.raises(RegistryError, match=r"widget 'cog' is already registered by first_plugin; "
-                                            r"second_plugin tried to register it again"):
-        widgets.register("cog", gear)  # a name that is already someone's alias
-    with pytest.raises(RegistryError, match=r"widget 'sprocket' is already registered by first_plugin"):
-        widgets.register("gear", gear, aliases=("sprocket",))  # an alias that is already a name
+def test_duplicate_via_alias_raises(widgets):
+    with registering(Provider("first_plugin")):
+        widgets.register("sprocket", sprocket, aliases=("cog",))
+    with registering(Provider("second_plugin")):
+        with pytest.raises(RegistryError, match=r"widget 'cog' is already registered by first_plugin; "
+                                                r"second_plugin tried to register it again"):
+            widgets.register("cog", gear)  # a name that is already someone's alias
+        with pytest.raises(RegistryError, match=r"widget 'sprocket' is already registered by first_plugin"):
+            widgets.register("gear", gear, aliases=("sprocket",))  # an alias that is already a name
     # a refused registration leaves nothing half-registered
     assert "gear" not in widgets
     assert widgets.names() == ["sprocket"]

@@ -1,6 +1,7 @@
 """A third-party plugin, end to end: tests/example_plugin is pip-installed as its own distribution,
-found through its `pipeline.plugins` entry point, validated, trained, saved and reloaded; a broken
-plugin is reported and skipped; autoload can be switched off (the README section "Writing a plugin package")."""
+found through its `pipeline.plugins` entry point, validated, trained, saved and reloaded (through
+`pipeline.saving.load_model` and `model.init_from`, in fresh processes); a plugin that fails half-way
+is rolled back whole, reported once and skipped; autoload can be switched off (docs/plugins.md)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,25 @@ from pipeline.registry import Provider, RegistryError
 EXAMPLE_SOURCE = Path(__file__).resolve().parent / "example_plugin"
 MODULE = "pipeline_example_plugin"
 EXAMPLE = Provider("example", "pipeline-example-plugin", "0.1.0")
-BROKEN_REASON = "ImportError: broken_plugin_mod needs a package that is not installed"
+BROKEN_MESSAGE = "broken_plugin_mod needs a package that is not installed"
+BROKEN_REASON = f"ImportError: {BROKEN_MESSAGE}"
+#: The broken plugin registers a layer and a regularizer, then fails: half-way, as a real one would.
+BROKEN_MODULE = f'''\
+from pipeline.registries import layers, regularizers
+
+
+@layers.register("wobble")
+def wobble(units: int = 4):
+    """A layer of a plugin that never finishes loading."""
+    from broken_plugin_mod import Wobble  # would import (and register) this module again
+
+    return Wobble(units)
+
+
+regularizers.register("shake", lambda factor=0.1: None)
+raise ImportError("{BROKEN_MESSAGE}")
+'''
+BROKEN_LINE = BROKEN_MODULE.count("\n")  # the `raise`, the module's last line
 FRAMEWORKS = ("keras", "jax", "tensorflow", "torch")
 
 
@@ -43,10 +62,10 @@ def example_site(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def broken_site(tmp_path_factory) -> Path:
-    """An installed distribution whose entry point `broken = "broken_plugin_mod"` fails to import."""
+    """An installed distribution whose entry point `broken = "broken_plugin_mod"` registers two
+    components and then fails to import."""
     site = tmp_path_factory.mktemp("broken_plugin")
-    (site / "broken_plugin_mod.py").write_text(
-        f'raise ImportError("{BROKEN_REASON.removeprefix("ImportError: ")}")\n', encoding="utf-8")
+    (site / "broken_plugin_mod.py").write_text(BROKEN_MODULE, encoding="utf-8")
     info = site / "broken_plugin-0.1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 0.1.0\n",
@@ -58,19 +77,18 @@ def broken_site(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def plugin_state():
-    """Plugin discovery from scratch in this test (built-ins kept); the global state restored after.
+    """Plugin discovery from scratch in this test (built-ins kept); the loader restored after.
 
-    `fresh_registries` forgets the registrations after each test, but `plugins.state` and
+    `fresh_registries` forgets the registrations after each test, but `plugins.loader` and
     `sys.modules` would remember the plugin as loaded, so a later test would get an empty namespace.
     """
-    state = plugins.state
-    saved = dict(state.loaded), dict(state.failed)
-    state.loaded = {k: v for k, v in saved[0].items() if k == plugins.BUILTIN}
-    state.failed = {}
+    loader = plugins.loader
+    saved = loader.snapshot()
+    loader.restore(tuple({k: v for k, v in part.items() if k == plugins.BUILTIN} for part in saved))
     _forget_modules()
-    yield state
+    yield loader
     _forget_modules()
-    state.loaded, state.failed = saved
+    loader.restore(saved)
 
 
 def _forget_modules() -> None:
@@ -115,13 +133,18 @@ def recipe(write_recipe, extra: str = SQUASH, name: str = "recipe.yaml") -> Path
     return write_recipe(name, RECIPE.format(extra=extra))
 
 
-def cli(*args: str, path: tuple[Path, ...] = (), cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    """`python -m pipeline.cli ARGS` in a fresh process that sees the distributions in `path`."""
+def python(*args: str, path: tuple[Path, ...] = (), cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """`python ARGS` in a fresh process that sees the distributions in `path`."""
     environ = {k: v for k, v in os.environ.items() if k != plugins.DISABLE_ENV}
     environ["PYTHONPATH"] = os.pathsep.join([*map(str, path), *filter(None, [os.environ.get("PYTHONPATH")])])
     environ.update(env)
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=environ, capture_output=True, text=True,
+                          timeout=300)
+
+
+def cli(*args: str, path: tuple[Path, ...] = (), cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """`python -m pipeline.cli ARGS` in a fresh process that sees the distributions in `path`."""
+    return python("-m", "pipeline.cli", *args, path=path, cwd=cwd, **env)
 
 
 # -- discovery ---------------------------------------------------------------------------------------------
@@ -232,7 +255,7 @@ def test_recipe_trains_and_the_saved_model_reloads(example, example_site, write_
     x = np.linspace(-2, 2, 16, dtype="float32")[None]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(squash(x)), a * np.tanh(2 / 3 * x), rtol=1e-5)
 
-    # A fresh process imports the plugin's Keras classes, then reloads (the README section "Writing a plugin package").
+    # Plain Keras in a fresh process: import the plugin's Keras classes, then reload (docs/plugins.md).
     code = ("import sys, keras, pipeline_example_plugin.keras_objects; "
             "print(float(keras.saving.load_model(sys.argv[1]).get_layer('squash').a.numpy()))")
     environ = {**os.environ, "PYTHONPATH": str(example_site)}
@@ -242,17 +265,68 @@ def test_recipe_trains_and_the_saved_model_reloads(example, example_site, write_
     assert float(done.stdout.splitlines()[-1]) == pytest.approx(a)
 
 
+def test_plugin_model_from_the_cli_reloads_and_initializes_another_run(example_site, broken_site, write_recipe,
+                                                                       tracking_uri, tmp_path):
+    """`pipeline run` trains a model holding the plugin's layer and regularizer (the broken plugin
+    installed beside it changes nothing); a second recipe's `model.init_from` takes its weights; a
+    fresh process reloads both with `pipeline.saving.load_model`, importing no tuner and no gRPC."""
+    import mlflow
+
+    def runs() -> list:
+        return mlflow.search_runs(experiment_names=["example-plugin"], output_format="list",
+                                  order_by=["attributes.start_time"])
+
+    mlflow.set_tracking_uri(tracking_uri)  # the store the CLI writes to (through $MLFLOW_TRACKING_URI)
+    path = (example_site, broken_site)
+    first = cli("run", str(recipe(write_recipe)), path=path, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    (source,) = runs()
+    second = cli("run", str(recipe(write_recipe)), "--set", f"model.init_from={{run: {source.info.run_id}}}",
+                 "--set", "model.freeze={names: [squash]}", path=path, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    target = runs()[1]
+    assert "squash" in target.data.params["model.init_from.copied"].split(",")
+
+    files = [mlflow.artifacts.download_artifacts(run_id=r.info.run_id, artifact_path="model/model.keras",
+                                                 dst_path=str(tmp_path / r.info.run_id)) for r in (source, target)]
+    code = ("import sys; from pipeline.saving import load_model\n"
+            "for file in sys.argv[1:]:\n"
+            "    squash = load_model(file).get_layer('squash')\n"
+            "    print(type(squash).__name__, type(squash.scale_regularizer).__name__, float(squash.a.numpy()))\n"
+            "print(sorted({m.partition('.')[0] for m in sys.modules} & {'keras_tuner', 'grpc'}))")
+    done = python("-c", code, *files, path=path, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    *models, imported = done.stdout.splitlines()[-3:]
+    kinds = [line.rsplit(" ", 1)[0] for line in models]
+    trained, copied = (float(line.rsplit(" ", 1)[1]) for line in models)
+    assert kinds == ["ScaledTanh SmoothL1"] * 2 and imported == "[]"
+    assert trained != pytest.approx(1.7159) and copied == trained  # learned, then copied and kept frozen
+
+
 # -- a broken plugin -----------------------------------------------------------------------------------
-def test_broken_plugin_is_reported_and_skipped_in_process(example_site, broken_site, plugin_state,
-                                                          monkeypatch):
+def test_broken_plugin_is_rolled_back_reported_once_and_skipped(example_site, broken_site, plugin_state,
+                                                                monkeypatch):
     monkeypatch.delenv(plugins.DISABLE_ENV, raising=False)
     monkeypatch.syspath_prepend(str(example_site))
     monkeypatch.syspath_prepend(str(broken_site))
-    with pytest.warns(plugins.PluginWarning, match="plugin 'broken' \\(broken-plugin\\) failed to load"):
-        state = plugins.load_plugins()
-    assert state.failed == {"broken": BROKEN_REASON}
-    assert "example.scaled_tanh" in registries.layers
+    where = f"(raised at {broken_site / 'broken_plugin_mod.py'}:{BROKEN_LINE})"
+    with pytest.warns(plugins.PluginWarning) as caught:
+        loader = plugins.load_plugins()
+    assert [str(w.message) for w in caught] == [
+        f"plugin 'broken' (broken-plugin) failed to load and was skipped: {BROKEN_REASON} {where}"]
+    assert loader.failed == {"broken": f"{BROKEN_REASON} {where}"}
+    assert "broken" not in loader.loaded and "broken_plugin_mod" not in sys.modules
+    # It had registered two components before failing: both are gone, the other plugins are whole.
+    assert [n for reg in registries.ALL.values() for n in reg.names() if n.startswith("broken.")] == []
+    assert "example.scaled_tanh" in registries.layers and "dense" in registries.layers
+    assert loader.keras_modules["example"] == (f"{MODULE}.keras_objects",)
+
     plugins.load_plugins()  # not retried, not warned about twice (warnings are errors here)
+    # Retried by hand it fails the same way again, never with a duplicate-registration error.
+    with pytest.warns(plugins.PluginWarning), pytest.raises(ImportError) as info:
+        plugins.load_plugin("broken", "broken_plugin_mod")
+    assert str(info.value) == f"plugin 'broken' failed to load: {BROKEN_REASON} {where}"
+    assert "broken.wobble" not in registries.layers and "broken.shake" not in registries.regularizers
 
 
 def test_broken_plugin_cli(example_site, broken_site, write_recipe, tmp_path):
@@ -260,13 +334,16 @@ def test_broken_plugin_cli(example_site, broken_site, write_recipe, tmp_path):
     listing = cli("plugins", path=path, cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert f"FAILED plugin broken: {BROKEN_REASON}" in listing.stdout
-    assert "example.scaled_tanh" in listing.stdout
+    assert "example.scaled_tanh" in listing.stdout and "broken." not in listing.stdout
+    assert listing.stderr.count("plugin 'broken' (broken-plugin) failed to load") == 1
 
-    needs_it = cli("validate", str(recipe(write_recipe, "    - {type: broken.something}\n", "broken.yaml")),
-                   path=path, cwd=tmp_path)
-    assert needs_it.returncode == 2
-    assert ("model.layers[2].type: unknown layer 'broken.something'" in needs_it.stderr
-            and f"plugin 'broken' failed to load: {BROKEN_REASON}" in needs_it.stderr), needs_it.stderr
+    for command in ("validate", "run"):  # as if the plugin were absent: unknown, and why
+        needs_it = cli(command, str(recipe(write_recipe, "    - {type: broken.wobble}\n", "broken.yaml")),
+                       path=path, cwd=tmp_path)
+        assert needs_it.returncode == 2, needs_it.stderr
+        assert ("model.layers[2].type: unknown layer 'broken.wobble'" in needs_it.stderr
+                and f"plugin 'broken' failed to load: {BROKEN_REASON}" in needs_it.stderr), needs_it.stderr
+        assert "already registered" not in needs_it.stderr
 
     without = cli("validate", str(recipe(write_recipe)), path=path, cwd=tmp_path)
     assert without.returncode == 0, without.stderr

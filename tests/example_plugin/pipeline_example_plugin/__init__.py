@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from pipeline.registries import Regularizer, layers, regularizers
 
+#: The modules holding this plugin's Keras classes: `pipeline.saving.load_model` (and `init_from`)
+#: import them before loading a saved model that may contain them.
+KERAS_MODULES = ("pipeline_example_plugin.keras_objects",)
+
 
 @layers.register("scaled_tanh")
 def scaled_tanh(scale: float = 1.7159, slope: float = 2 / 3, learn_scale: bool = False,

@@ -1,8 +1,8 @@
 """The Keras classes behind the example plugin's factories (imported only when a factory runs).
 
 They use `keras.ops` only, so they run on every backend, and they are registered with Keras
-serialization so a saved `.keras` model that contains them reloads with `keras.saving.load_model`
-(the registered name is `pipeline_example_plugin>ClassName`).
+serialization (the registered name is `pipeline_example_plugin>ClassName`); the plugin declares this
+module in `KERAS_MODULES`, so `pipeline.saving.load_model` imports it before loading a saved model.
 """
 
 from __future__ import annotations
