@@ -1,4 +1,4 @@
-"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report | runs).
+"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report | runs | schema).
 
 Exit codes: 0 success, 1 the run failed, 2 bad recipe, arguments or store (one message, no traceback),
 130 / 143 a run stopped by SIGINT / SIGTERM (marked KILLED, resumable).

@@ -174,9 +174,10 @@ def test_component_slots_list_the_registered_names_with_their_arguments():
         """A test optimizer."""
 
     schema = recipe_json_schema()
-    spec = schema["$defs"]["component.optimizers"]["anyOf"]
-    assert "test_opt" in spec[0]["enum"] and "adam" in spec[0]["enum"]
-    entry = next(s for s in spec[1:] if s.get("title") == "test_opt")
+    name, mapping = schema["$defs"]["component.optimizers"]["anyOf"]
+    assert "test_opt" in name["enum"] and "test_optimizer" in name["enum"] and "adam" in name["enum"]
+    assert mapping["properties"]["type"]["enum"] == name["enum"]
+    entry = next(s["then"] for s in mapping["allOf"] if s["then"]["title"] == "test_opt")
     assert entry["description"] == "A test optimizer." and entry["required"] == ["type"]
     assert entry["properties"]["learning_rate"] == {"type": "number", "exclusiveMinimum": 0, "default": 0.1}
     assert entry["properties"]["steps"]["type"] == "integer" and entry["properties"]["steps"]["default"] == 3

@@ -68,17 +68,21 @@ def _slot_schema(slot, generated: dict) -> dict:
 
 
 def _component_schema(kind: str, kinds: set[str], defs: dict) -> dict:
-    """A spec of one registry: a name, or `{type: name, **arguments}` for each registered component."""
+    """A spec of one registry: a name, or `{type: name, **arguments}` whose arguments are those of the
+    component its `type` names (if/then per component, so an editor lists every name when one is wrong)."""
     registry = registries.ALL[kind]
     names = [n for entry in registry.entries() for n in (entry.name, *entry.aliases)]
-    shapes = [_entry_schema(entry, kinds, defs) for entry in registry.entries()]
-    return {"description": f"a {registry.singular}: a name or a mapping with 'type' and its arguments",
-            "anyOf": [{"type": "string", "enum": names}, *shapes]}
+    shapes = [{"if": {"properties": {"type": {"enum": [entry.name, *entry.aliases]}}, "required": ["type"]},
+               "then": _entry_schema(entry, kinds, defs)} for entry in registry.entries()]
+    return {"description": f"a {registry.singular}: a name, or a mapping of 'type' (the name) and its arguments",
+            "anyOf": [{"type": "string", "enum": names},
+                      {"type": "object", "properties": {"type": {"enum": names}}, "required": ["type"],
+                       "allOf": shapes}]}
 
 
 def _entry_schema(entry: Entry, kinds: set[str], defs: dict) -> dict:
     hints = _hints(entry.factory)
-    properties: dict[str, Any] = {"type": {"enum": [entry.name, *entry.aliases]}}
+    properties: dict[str, Any] = {"type": {"enum": [entry.name, *entry.aliases]}}  # for additionalProperties
     required = ["type"]
     if entry.kind == "layers":  # graph wiring, read by the model builder (validate.py)
         properties.update({key: {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
@@ -143,5 +147,8 @@ def _partial(node: Any) -> Any:
     for key, value in node.items():
         if key == "required" and isinstance(value, list):  # the keyword (a property so named is a mapping)
             continue
-        out[key] = f"#/$defs/{PARTIAL}{value.removeprefix('#/$defs/')}" if key == "$ref" else _partial(value)
+        if key == "if":  # a condition (which component `type` names) is kept as it is
+            out[key] = value
+        else:
+            out[key] = f"#/$defs/{PARTIAL}{value.removeprefix('#/$defs/')}" if key == "$ref" else _partial(value)
     return out

@@ -83,7 +83,8 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
             parent_id = parent.run_id
             state_file.write_text(json.dumps({"parent_run_id": parent_id}))
             if "parent_run_id" not in state:
-                parent.log_params({f"search.{k}": v for k, v in settings.model_dump(exclude={"space", "stages"}).items()}
+                used = settings.model_dump(exclude={"space", "stages"}) | {"seed": seed, "direction": settings.goal}
+                parent.log_params({f"search.{k}": v for k, v in used.items()}  # values used, never 'None'
                                   | {"search.stages": len(stages), "search.workers": workers})
                 parent.log_params({f"space.{_param(k)}": json.dumps(v)[:500] for k, v in settings.space.items()})
                 parent.log_text(yaml.safe_dump(data, sort_keys=False), "recipe.yaml")
