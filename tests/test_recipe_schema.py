@@ -55,7 +55,8 @@ def test_every_declared_slot_is_checked_against_its_registry(slot):
     at = (*at, "type") if isinstance(bad, dict) else at
     singular = registries.ALL[slot.kind].singular
     assert plan is None
-    assert [(p.path, p.message.split(".")[0].split(";")[0]) for p in problems] == [(at, f"unknown {singular} 'zzz_nope'")]
+    found = [(p.path, p.message.split(".")[0].split(";")[0]) for p in problems]  # up to the close matches
+    assert found == [(at, f"unknown {singular} 'zzz_nope'")]
 
 
 def test_the_plan_holds_each_slot_by_its_field_name():
@@ -197,7 +198,8 @@ def test_component_slots_list_the_registered_names_with_their_arguments():
 def test_schema_command_prints_or_writes_the_same_schema(tmp_path, capsys, schema):
     assert main(["schema"]) == 0
     printed = capsys.readouterr().out
-    assert json.loads(printed) == schema and printed.startswith('{\n  "$schema": "https://json-schema.org/draft/2020-12')
+    assert json.loads(printed) == schema
+    assert printed.startswith('{\n  "$schema": "https://json-schema.org/draft/2020-12/schema"')
     out = tmp_path / "editor" / "recipe.schema.json"
     assert main(["schema", "--out", str(out)]) == 0
     assert capsys.readouterr().out == f"{out}: written\n"

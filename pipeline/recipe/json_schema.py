@@ -26,7 +26,7 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 _BOUNDS = {"gt": "exclusiveMinimum", "ge": "minimum", "lt": "exclusiveMaximum", "le": "maximum"}
 
 
-def component_ref(kind: str) -> dict:
+def _component_ref(kind: str) -> dict:
     return {"$ref": f"#/$defs/component.{kind}"}
 
 
@@ -59,7 +59,7 @@ def recipe_json_schema() -> dict:
 def _slot_schema(slot, generated: dict) -> dict:
     """A slot's property: its registry's component (a list of them, or null where allowed)."""
     out = {k: generated[k] for k in ("default", "description") if k in generated}
-    item = component_ref(slot.kind)
+    item = _component_ref(slot.kind)
     if slot.many:
         return {"type": "array", "items": item, **{k: v for k, v in generated.items() if k == "minItems"}, **out}
     if {"type": "null"} in generated.get("anyOf", []):
@@ -107,7 +107,7 @@ def _argument_schema(annotation: Any, param: inspect.Parameter, kinds: set[str],
     kind, optional = _ref_kind(annotation)
     if kind is not None:
         kinds.add(kind)
-        out = {"anyOf": [component_ref(kind), {"type": "null"}]} if optional else component_ref(kind)
+        out = {"anyOf": [_component_ref(kind), {"type": "null"}]} if optional else _component_ref(kind)
     else:
         try:
             out = _standard_bounds(TypeAdapter(annotation).json_schema(ref_template="#/$defs/{model}"))

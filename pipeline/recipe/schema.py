@@ -67,7 +67,8 @@ class Data(Section):
     source: Annotated[Spec, Ref("datasets")]
     split: Split = Split()
     preprocess: list[Annotated[Spec, Ref("preprocessors")]] = []
-    mix: Annotated[Spec, Ref("mixers")] | None = None  # a mixer (mixup, cutmix, cowmask) for training batches: soft labels
+    # a mixer (mixup, cutmix, cowmask) for training batches: soft labels
+    mix: Annotated[Spec, Ref("mixers")] | None = None
     imbalance: Imbalance = Imbalance()
     # demo: keep a long-tailed subset of the TRAINING split, rarest class = ratio x the most common
     imbalance_ratio: float | None = Field(None, gt=0, le=1)

@@ -16,9 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from pipeline.components import _ref_kind
 from pipeline.errors import KeyPath
 from pipeline.recipe.schema import Recipe
-from pipeline.registries import Ref
 
 
 @dataclass(frozen=True)
@@ -33,21 +33,12 @@ class Slot:
     owner: type[BaseModel]  # the schema section that holds the field
 
 
-def ref_of(annotation: Any) -> tuple[str | None, bool]:
+def _ref_of(annotation: Any) -> tuple[str | None, bool]:
     """The registry kind a field annotation refers to, and whether it is a list of specs."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is typing.Annotated:
-        refs = [m for m in annotation.__metadata__ if isinstance(m, Ref)]
-        return (refs[0].kind, False) if refs else ref_of(args[0])
-    if origin is list and args:
-        kind, _ = ref_of(args[0])
+    if typing.get_origin(annotation) is list:
+        kind, _ = _ref_kind(typing.get_args(annotation)[0])
         return kind, kind is not None
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            kind, many = ref_of(arg)
-            if kind:
-                return kind, many
-    return None, False
+    return _ref_kind(annotation)[0], False
 
 
 def _section_model(annotation: Any) -> type[BaseModel] | None:
@@ -64,7 +55,7 @@ def slots_of(model: type[BaseModel], prefix: KeyPath = ()) -> list[Slot]:
     hints = typing.get_type_hints(model, include_extras=True)
     found: list[Slot] = []
     for name, info in model.model_fields.items():
-        kind, many = ref_of(hints[name])
+        kind, many = _ref_of(hints[name])
         if kind is not None:
             default = None if info.default is PydanticUndefined else info.default
             found.append(Slot(name, (*prefix, name), kind, many, default, model))

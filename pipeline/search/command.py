@@ -11,7 +11,8 @@ import yaml
 
 from pipeline.errors import Problem
 from pipeline.recipe import RecipeError, load_recipe
-from pipeline.search.space import Stage, apply_values, parse_search, parse_space
+from pipeline.search.settings import Stage
+from pipeline.search.space import apply_values, parse_search, parse_space
 from pipeline.search.stages import narrow
 from pipeline.search.tuner import Job, header
 

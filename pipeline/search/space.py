@@ -16,9 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from pipeline.errors import KeyPath, Problem, did_you_mean, format_path, printable, unknown_key
-from pipeline.search.settings import SearchSettings, Stage
-
-__all__ = ["Dimension", "SearchSettings", "Stage", "apply_values", "parse_search", "parse_space", "search_problems"]
+from pipeline.search.settings import SearchSettings
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 SPACE = ("search", "space")
