@@ -82,6 +82,8 @@ def test_tiny_search_logs_parent_and_trials_aborts_explosions_and_best_recipe_re
     assert "val_accuracy" not in bad.data.metrics
     # the parent: settings, space, best trial, results table and plot
     assert parent.data.params["search.tuner"] == "grid"
+    # the values used where the recipe left them out, not 'None': the recipe's seed, max for accuracy
+    assert (parent.data.params["search.seed"], parent.data.params["search.direction"]) == ("3", "max")
     assert parent.data.params["space.train.optimizer.learning_rate"] == '{"choice": [0.1, 10000.0]}'
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(good.data.metrics["val_accuracy"])
     assert parent.data.metrics["trials_completed"] == 1 and parent.data.metrics["trials_failed"] == 1

@@ -9,9 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pipeline.diagnostics.settings import Diagnostics
 from pipeline.recipe.speed_settings import AutoOrBool, AutoOrPositiveInt, Device, Distribution, Precision
 from pipeline.recipe.transfer_schema import TTA, Freezing, InitFrom, Unfreeze
+from pipeline.registries import Ref
+from pipeline.search.settings import SearchSettings
 from pipeline.tasks import Task
 from pipeline.values import Name, NonNegativeInt, NotBool, PositiveFloat, PositiveInt, Seed
 
+# A component spec: a name or {type: name, **arguments}. A component slot is a field annotated
+# `Annotated[Spec, Ref(kind)]`, which declares its registry once (pipeline/recipe/slots.py).
 Spec = Union[str, dict[str, Any]]
 Backend = Literal["jax", "tensorflow", "torch"]
 
@@ -60,10 +64,11 @@ class Imbalance(Section):
 
 
 class Data(Section):
-    source: Spec
+    source: Annotated[Spec, Ref("datasets")]
     split: Split = Split()
-    preprocess: list[Spec] = []
-    mix: Spec | None = None  # a mixer (mixup, cutmix, cowmask) for training batches: soft labels
+    preprocess: list[Annotated[Spec, Ref("preprocessors")]] = []
+    # a mixer (mixup, cutmix, cowmask) for training batches: soft labels
+    mix: Annotated[Spec, Ref("mixers")] | None = None
     imbalance: Imbalance = Imbalance()
     # demo: keep a long-tailed subset of the TRAINING split, rarest class = ratio x the most common
     imbalance_ratio: float | None = Field(None, gt=0, le=1)
@@ -74,7 +79,7 @@ class Data(Section):
 
 class Model(Section):
     defaults: dict[str, Any] = {}
-    layers: list[dict[str, Any]] = Field(min_length=1)
+    layers: list[Annotated[dict[str, Any], Ref("layers")]] = Field(min_length=1)  # a graph (validate.py)
     outputs: list[str] | None = None
     init_from: InitFrom | None = None  # transfer learning (pipeline/transfer.py)
     freeze: Freezing | None = None
@@ -83,11 +88,11 @@ class Model(Section):
 class Train(Section):
     epochs: PositiveInt
     batch_size: PositiveInt = 32
-    optimizer: Spec = "adam"
-    schedule: Spec | None = None
-    loss: Spec
-    metrics: list[Spec] = []
-    callbacks: list[Spec] = []
+    optimizer: Annotated[Spec, Ref("optimizers")] = "adam"
+    schedule: Annotated[Spec, Ref("schedules")] | None = None
+    loss: Annotated[Spec, Ref("losses")]
+    metrics: list[Annotated[Spec, Ref("metrics")]] = []
+    callbacks: list[Annotated[Spec, Ref("callbacks")]] = []
     steps_per_execution: AutoOrPositiveInt = "auto"  # auto: measured per backend (pipeline/speed.py)
     jit_compile: AutoOrBool = "auto"  # XLA; auto: Keras' choice (on for JAX and TensorFlow)
     precision: Precision = "float32"  # mixed_*: Keras dtype policy, output layers kept in float32
@@ -120,7 +125,7 @@ class Recipe(Section):
     model: Model
     train: Train
     track: Track = Track()
-    search: dict[str, Any] | None = None  # `pipeline tune` only (pipeline/search/space.py checks it)
+    search: SearchSettings | None = None  # `pipeline tune` only (pipeline/search/space.py checks the space)
     diagnostics: Diagnostics = Diagnostics()
     distribution: Distribution | None = None
 

@@ -14,10 +14,12 @@ from pipeline import registries
 from pipeline.components import Checked, _hints, check, check_value, parameters
 from pipeline.errors import KeyPath, Problem, did_you_mean, printable, unknown_key
 from pipeline.recipe.lint import lint
-from pipeline.recipe.schema import Recipe, Train
+from pipeline.recipe.schema import Recipe
+from pipeline.recipe.slots import SLOTS
 from pipeline.search.space import search_problems
 from pipeline.values import Expected
 
+GRAPH = ("model", "layers")  # the slot planned as a graph (`_plan_model`), not one spec at a time
 INPUT = "input"  # the name by which graph layers refer to the model input
 LAYER_KEYS = ("inputs",)  # builder keys in a layer spec that are not factory arguments
 _SPEC_MEMBERS = ("str", "dict[str,any]")  # pydantic names the `Spec` union member it tried
@@ -35,20 +37,23 @@ class LayerPlan:
 
 @dataclass
 class Plan:
-    """Everything checked: the typed recipe and each component ready to build."""
+    """Everything checked: the typed recipe and each component ready to build.
+
+    Each component slot of the schema (`pipeline.recipe.slots`) is an attribute by its field name:
+    `plan.optimizer` (a `Checked` or None), `plan.metrics` (a list); `plan.layers` is the model graph.
+    """
 
     recipe: Recipe
-    source: Checked
-    preprocess: list[Checked]
     layers: list[LayerPlan]
     outputs: list[str]
-    optimizer: Checked
-    schedule: Checked | None
-    loss: Checked
-    metrics: list[Checked]
-    callbacks: list[Checked]
+    components: dict[str, Any]  # slot name -> Checked | None, or a list of Checked for a list slot
     providers: set = field(default_factory=set)
-    mix: Checked | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        components = self.__dict__.get("components", {})
+        if name in components:
+            return components[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 def _schema_problems(exc: ValidationError, data: Any) -> list[Problem]:
@@ -161,26 +166,20 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
         problems.extend(_schema_problems(exc, data))
     n_schema = len(problems)
     schema_paths = {p.path for p in problems}
-    R = registries
 
-    def one(registry, *keys, default=None):
-        spec = _section(data, *keys)
-        spec = default if spec is None else spec
-        return check(registry, spec, keys, problems) if spec is not None else None
-
-    def each(registry, *keys):
-        return [check(registry, spec, (*keys, i), problems) for i, spec in enumerate(_items(_section(data, *keys)))]
-
-    source = one(R.datasets, "data", "source")
-    preprocess = each(R.preprocessors, "data", "preprocess")
-    mix = one(R.mixers, "data", "mix")
-    model = _section(data, "model")
-    layers, outputs = _plan_model(model if isinstance(model, dict) else {}, problems)
-    optimizer = one(R.optimizers, "train", "optimizer", default=Train.model_fields["optimizer"].default)
-    schedule = one(R.schedules, "train", "schedule")
-    loss = one(R.losses, "train", "loss")
-    metrics = each(R.metrics, "train", "metrics")
-    callbacks = each(R.callbacks, "train", "callbacks")
+    components: dict[str, Any] = {}
+    for slot in SLOTS:
+        registry = registries.ALL[slot.kind]
+        if slot.path == GRAPH:  # layers name and read each other, and share model.defaults
+            model = _section(data, "model")
+            layers, outputs = _plan_model(model if isinstance(model, dict) else {}, problems)
+        elif slot.many:
+            components[slot.name] = [check(registry, spec, (*slot.path, i), problems)
+                                     for i, spec in enumerate(_items(_section(data, *slot.path)))]
+        else:
+            spec = _section(data, *slot.path)
+            spec = slot.default if spec is None else spec
+            components[slot.name] = check(registry, spec, slot.path, problems) if spec is not None else None
     problems.extend(search_problems(data))  # the space of `pipeline tune`, when there is one
     if problems:
         unique: dict[tuple, Problem] = {}
@@ -190,16 +189,17 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
                 continue
             unique.setdefault((problem.path, problem.message), problem)
         return None, list(unique.values())
-    plan = Plan(recipe, source, preprocess, layers, outputs, optimizer, schedule, loss, metrics, callbacks,
-                mix=mix)
+    plan = Plan(recipe, layers, outputs, components)
     plan.providers = {c.entry.provider for c in _all_checked(plan)}
     problems = lint(plan) if run_lint else []  # rules across components (weight decay twice, …)
     return (None, problems) if problems else (plan, [])
 
 
 def _all_checked(plan: Plan):
-    stack = [plan.source, *plan.preprocess, *(lp.layer for lp in plan.layers), plan.optimizer,
-             plan.schedule, plan.loss, *plan.metrics, *plan.callbacks, plan.mix]
+    """Every checked component of the plan, nested arguments included."""
+    stack = [lp.layer for lp in plan.layers]
+    for value in plan.components.values():
+        stack.extend(value if isinstance(value, list) else [value])
     while stack:
         item = stack.pop()
         if isinstance(item, Checked):

@@ -11,7 +11,8 @@ import yaml
 
 from pipeline.errors import Problem
 from pipeline.recipe import RecipeError, load_recipe
-from pipeline.search.space import Stage, apply_values, parse_search, parse_space
+from pipeline.search.settings import Stage
+from pipeline.search.space import apply_values, parse_search, parse_space
 from pipeline.search.stages import narrow
 from pipeline.search.tuner import Job, header
 
@@ -83,7 +84,8 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
             parent_id = parent.run_id
             state_file.write_text(json.dumps({"parent_run_id": parent_id}))
             if "parent_run_id" not in state:
-                parent.log_params({f"search.{k}": v for k, v in settings.model_dump(exclude={"space", "stages"}).items()}
+                used = settings.model_dump(exclude={"space", "stages"}) | {"seed": seed, "direction": settings.goal}
+                parent.log_params({f"search.{k}": v for k, v in used.items()}  # values used, never 'None'
                                   | {"search.stages": len(stages), "search.workers": workers})
                 parent.log_params({f"space.{_param(k)}": json.dumps(v)[:500] for k, v in settings.space.items()})
                 parent.log_text(yaml.safe_dump(data, sort_keys=False), "recipe.yaml")

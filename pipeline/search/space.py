@@ -1,4 +1,5 @@
-"""The `search:` section of a recipe: its settings, the space keyed by recipe paths, and their checks.
+"""The space of a recipe's `search:` section, keyed by recipe paths, and its checks (the settings are
+in `pipeline/search/settings.py`).
 
 Pure Python (no framework import): `pipeline validate` checks the space with the rest of the recipe.
 Every value a dimension can take is applied to the recipe and the result checked by `plan_recipe`,
@@ -10,12 +11,12 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from pipeline.errors import KeyPath, Problem, did_you_mean, format_path, printable, unknown_key
-from pipeline.values import PositiveInt, Seed
+from pipeline.search.settings import SearchSettings
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
 SPACE = ("search", "space")
@@ -30,41 +31,6 @@ def _size(tree: Any) -> int:
     if isinstance(tree, list):
         return 1 + sum(_size(v) for v in tree)
     return 1
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class Stage(_Strict):
-    """One pass of a coarse->fine search: few epochs first, then more, in a range narrowed around top_k."""
-
-    epochs: PositiveInt
-    max_trials: PositiveInt | None = None  # defaults to search.max_trials
-    top_k: PositiveInt = 3  # the next stage narrows each range around this many best trials
-
-
-#: Words in a metric name that mean lower is better (losses, error rates, regression errors: mae, mse, rmse).
-MINIMIZED = ("loss", "error", "mae", "mse")
-
-
-class SearchSettings(_Strict):
-    tuner: Literal["random", "grid", "bayesian", "hyperband"] = "random"
-    objective: str = "val_accuracy"
-    direction: Literal["max", "min"] | None = None  # default: min for losses and errors (MINIMIZED), else max
-    max_trials: PositiveInt = 10
-    executions_per_trial: PositiveInt = 1
-    seed: Seed | None = None  # defaults to the recipe's seed
-    abort_factor: float = Field(3.0, gt=1)  # a trial whose loss exceeds this x its first loss stops
-    hyperband_factor: int = Field(3, ge=2)
-    space: dict[str, dict[str, Any]] = Field(min_length=1)
-    stages: list[Stage] = []
-
-    @property
-    def goal(self) -> str:
-        if self.direction:
-            return self.direction
-        return "min" if any(w in self.objective for w in MINIMIZED) else "max"
 
 
 @dataclass(frozen=True)
@@ -96,25 +62,6 @@ class Dimension:
         if self.when:
             out["when"] = {self.when[0]: list(self.when[1])}
         return out
-
-
-def settings_problems(tree: Any) -> tuple[SearchSettings | None, list[Problem]]:
-    """Check the plain settings of `search:` (the schema); paths are from the recipe root."""
-    try:
-        return SearchSettings.model_validate(tree), []
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ("search", *err["loc"])
-            if err["type"] == "extra_forbidden":
-                fields = list(Stage.model_fields if "stages" in loc else SearchSettings.model_fields)
-                message = unknown_key(loc[-1], fields)
-            elif err["type"] == "missing":
-                message = "missing required key"
-            else:
-                message = f"{err['msg'][0].lower()}{err['msg'][1:]}. Received: {err['input']!r}"
-            problems.append(Problem(loc, message))
-        return None, problems
 
 
 def _number(value: Any) -> bool:
@@ -254,13 +201,18 @@ def parse_space(space: dict) -> tuple[list[Dimension], list[Problem]]:
 
 
 def search_problems(data: dict) -> list[Problem]:
-    """Every problem in `data['search']` (none when absent), each at its path under `search`."""
+    """Every problem in the space of `data['search']` (none when absent), each at its path under
+    `search`; the settings themselves are checked by the recipe schema (`SearchSettings`)."""
     from pipeline.recipe.validate import plan_recipe
 
     tree = data.get("search")
     if tree is None:
         return []
-    settings, problems = settings_problems(tree)
+    problems: list[Problem] = []
+    try:
+        settings = SearchSettings.model_validate(tree)
+    except ValidationError:  # reported by the schema
+        settings = None
     if data.get("task") == "regression" and isinstance(tree, dict) and "objective" not in tree:
         default = SearchSettings.model_fields["objective"].default
         problems.append(Problem(("search",), f"the default objective {default} is a classification metric. Expected "
