@@ -198,13 +198,7 @@ class _Session:
             logger.log_bytes(content, path)
         from pipeline.tracking.datasets import split_datasets
 
-        recipe = loaded.plan.recipe
-        split = recipe.data.split
-        how = {**split.model_dump(), "seed": recipe.seed if split.seed is None else split.seed}  # what cut the splits
-        if recipe.data.imbalance_ratio is not None:
-            how |= {"imbalance_ratio": recipe.data.imbalance_ratio, "imbalance_seed": recipe.seed}
-        logger.log_inputs(split_datasets(data.name, fingerprint, loaded.resolved["data"]["source"], loaded.file,
-                                         splits, how))
+        logger.log_inputs(split_datasets(loaded, data.name, fingerprint, splits))  # the run page's "Datasets"
         return data, splits
 
     def _model(self, splits, steps_per_epoch: int, copy_weights: bool):

@@ -94,13 +94,22 @@ def _spec(shape: tuple, dtype) -> Any:
     return Schema([TensorSpec(np.dtype(dtype), (-1, *shape))])
 
 
-def split_datasets(name: str, fingerprint: str, source: Any, recipe_file: str | None, splits,
-                   how: dict) -> list[tuple[Any, str]]:
-    """[(MLflow dataset, context)] for each non-empty split of `splits` (a `pipeline.data.split.Splits`);
-    `how`: the settings that cut the splits (hashed into the digest)."""
+def _how_cut(recipe) -> dict:
+    """The settings that decide which examples each split holds (hashed into the digests)."""
+    split = recipe.data.split
+    how = {**split.model_dump(), "seed": recipe.seed if split.seed is None else split.seed}
+    if recipe.data.imbalance_ratio is not None:  # a long-tailed training subset, drawn with the recipe's seed
+        how |= {"imbalance_ratio": recipe.data.imbalance_ratio, "imbalance_seed": recipe.seed}
+    return how
+
+
+def split_datasets(loaded, name: str, fingerprint: str, splits) -> list[tuple[Any, str]]:
+    """[(MLflow dataset, context)] for each non-empty split of `splits` (a `pipeline.data.split.Splits`)
+    of the recipe `loaded`, whose data source named `name` has the fingerprint `fingerprint`."""
     from mlflow.data.schema import TensorDatasetSchema
 
-    source = _source_class()(source, recipe_file)
+    source = _source_class()(loaded.resolved["data"]["source"], loaded.file)
+    how = _how_cut(loaded.plan.recipe)
     make = _dataset_class()
     out = []
     for split, size in splits.sizes().items():
