@@ -83,11 +83,14 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
                    if "data.split.fold" in r.params}
         extended = resumption.extended_from is not None
     else:
+        from pipeline.recipe.params import run_params
+        from pipeline.tracking import labels
+
         tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
-                "kfold": str(k), **tracking.versions(), **recipe.track.tags}
-        parent = RunLogger.start(uri, experiment_id, f"{name}-cv{k}", tags)
-        parent.log_params(tracking.flatten({key: v for key, v in loaded.resolved.items()
-                                            if key not in ("name", "description")}))
+                "kfold": str(k), **tracking.versions(), **recipe.track.tags,
+                **labels.tags(loaded.overrides, recipe.description, loaded.file)}
+        parent = RunLogger.start(uri, experiment_id, labels.run_name(f"{name}-cv{k}", loaded.overrides), tags)
+        parent.log_params(run_params(loaded.plan))  # the folds' params, less data.split.fold
         extended = False
     parent_id = parent.run_id
     parent.set_tags({**heartbeat.identity(), "resume.command": resuming.command(loaded, uri, parent_id)})
@@ -115,6 +118,10 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             parent.log_metrics({f"cv_{m}": v for m, v in summary.items()})
             for fold, metrics in enumerate(fold_metrics):  # one point per fold, to plot the spread
                 parent.log_metrics({f"fold_{m}": v for m, v in metrics.items()}, step=fold)
+            from pipeline.kfold_report import overlaid_curves, summary_table
+
+            parent.log_table(summary_table(run_ids, fold_metrics, summary), "cv_summary.json")
+            parent.log_figure(overlaid_curves([runs.curves(uri, r) for r in run_ids]), "plots/fold_curves.png")
         except BaseException as exc:
             end = getattr(exc, "run_end", None)
             if end is not None:  # the fold's run: the run to resume is the parent

@@ -94,11 +94,16 @@ class _Session:
         if resumption is not None:
             self.logger = RunLogger.reopen(self.uri, resumption.run.run_id)
         else:
+            from pipeline.tracking import labels  # the overrides in the name and as a tag, description, git
+
             tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
                     **tracking.versions(), **recipe.track.tags,
-                    "plugins": ", ".join(sorted(str(p) for p in loaded.plan.providers))}
-            self.logger = RunLogger.start(self.uri, experiment_id, run_name or recipe.track.run_name or recipe.name,
-                                          tags, parent_run_id)
+                    "plugins": ", ".join(sorted(str(p) for p in loaded.plan.providers)),
+                    **labels.tags(loaded.overrides, recipe.description, loaded.file)}
+            name = labels.run_name(run_name or recipe.track.run_name or recipe.name, loaded.overrides, loaded.file)
+            self.logger = RunLogger.start(self.uri, experiment_id, name, tags, parent_run_id)
+        if recipe.track.system_metrics:
+            self.logger.monitor_system()
         self.folder = run_folder(self.logger)
         self.logger.set_tags(heartbeat.identity())
         if not self.nested:  # a nested run (fold, trial) is resumed through its parent
@@ -110,13 +115,13 @@ class _Session:
         from pipeline import fit
         from pipeline.evaluation import evaluate
         from pipeline.keras_compat import set_seed
+        from pipeline.recipe.params import run_params
         from pipeline.speed import execution_scope
 
         loaded, logger, echo = self.loaded, self.logger, self.echo
         recipe = loaded.plan.recipe
         checkpoint, stored_through = self._resume_point(resumption)
-        logger.log_params(tracking.flatten({k: v for k, v in loaded.resolved.items()
-                                            if k not in ("name", "description", "search")}))
+        logger.log_params(run_params(loaded.plan))  # the recipe as it runs, defaults included
         logger.log_text(yaml.safe_dump(loaded.resolved, sort_keys=False), "recipe.yaml")
         set_seed(recipe.seed)
         data, splits = self._data(resumption)
@@ -191,6 +196,9 @@ class _Session:
                           | {f"data.{k}": v for k, v in data.info.items()})
         for path, content in preprocessing_artifacts(splits.preprocessors).items():
             logger.log_bytes(content, path)
+        from pipeline.tracking.datasets import split_datasets
+
+        logger.log_inputs(split_datasets(loaded, data.name, fingerprint, splits))  # the run page's "Datasets"
         return data, splits
 
     def _model(self, splits, steps_per_epoch: int, copy_weights: bool):
@@ -206,6 +214,7 @@ class _Session:
         # init_from and freeze come after LSUV: loaded weights win
         params = transfer.prepare(model, loaded.plan, steps_per_epoch, copy_weights, self.uri)
         params["model.parameters"] = model.count_params()
+        params["train.jit_compile_used"] = model.jit_compile  # `auto` as Keras resolved it
         if recipe.train.scale_lr_with_batch:  # the rate actually used, next to the recipe's
             from pipeline.model.training import learning_rate_used
 
@@ -256,7 +265,7 @@ class _Session:
         from pipeline.tracking.run_logger import outcome
 
         status, reason = outcome(exc)
-        for step in (self.logger.flush, self._keep_model):  # each may fail on its own
+        for step in (self.logger.flush, self._keep_model, lambda: self._log_last_loss(exc)):  # each may fail alone
             try:
                 step()
             except Exception as problem:
@@ -270,6 +279,13 @@ class _Session:
 
         exc.run_end = RunEnd(self.logger.run_id, status, self.epochs_done,
                              "" if self.nested else command(self.loaded, self.uri, self.logger.run_id))
+
+    def _log_last_loss(self, exc: BaseException) -> None:
+        """The loss that stopped the run (an explosion's NaN or runaway value; no epoch ended with it,
+        so the `loss` curve lacks it) as the metric `loss_at_failure`, at the epoch it happened in."""
+        loss = getattr(exc, "loss", None)
+        if loss is not None:
+            self.logger.log_metrics({"loss_at_failure": loss}, step=getattr(exc, "epoch", None) or 0)
 
     def _keep_model(self) -> None:
         """`checkpoints/last.keras`: the model as training left it, else (its variables lost, e.g. a

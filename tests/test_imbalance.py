@@ -107,9 +107,11 @@ def test_report_numbers_by_hand():
                       [.1, .8, .1], [.5, .4, .1],                    # class 1: 1 of 2 right
                       [.1, .2, .7]])                                 # class 2: 1 of 1
     m = ClassificationReport().test_split_metrics(y, probs)
-    assert m["test_recall_class_0"] == pytest.approx(2 / 3)
-    assert m["test_recall_class_1"] == pytest.approx(1 / 2)
-    assert m["test_recall_class_2"] == 1.0
+    assert not any(k.startswith("test_recall_class") for k in m)  # per-class numbers: the table, not metrics
+    table = ClassificationReport().per_class(y, probs)
+    assert table["class"] == [0, 1, 2] and table["support"] == [3, 2, 1]
+    assert table["recall"] == pytest.approx([2 / 3, 1 / 2, 1])
+    assert table["precision"] == pytest.approx([2 / 3, 1 / 2, 1])  # predicted 0: rows 0, 1, 4
     assert m["test_min_class_recall"] == pytest.approx(1 / 2)
     assert m["test_balanced_accuracy"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
     # ROC-AUC of class 2: its one positive outscores all 5 negatives -> 1. Class 1: positives
@@ -118,7 +120,7 @@ def test_report_numbers_by_hand():
     assert m["test_roc_auc_ovr"] == pytest.approx((8 / 9 + 7 / 8 + 1) / 3)
     # average precision of class 1: ranks .8 (+), .7 (-), .4 (+) -> (1/1 + 2/3) / 2
     artifacts = ClassificationReport().test_split_report(y, probs)
-    per_class = artifacts["classification_report.json"]["per_class"]
+    per_class = artifacts["classification_report.json"]
     assert per_class["pr_auc"][1] == pytest.approx((1 + 2 / 3) / 2)
     assert set(artifacts) == {"plots/roc_curves.png", "plots/pr_curves.png", "classification_report.json"}
     assert all(hasattr(artifacts[p], "savefig") for p in ("plots/roc_curves.png", "plots/pr_curves.png"))
@@ -168,7 +170,9 @@ def test_focal_class_weights_and_mixing_run_end_to_end(tracking_uri, write_recip
     mlflow.set_tracking_uri(tracking_uri)
     (run,) = mlflow.search_runs(experiment_names=["imbalance"], output_format="list")
     metrics, params = run.data.metrics, run.data.params
-    assert {f"test_recall_class_{c}" for c in range(10)} <= set(metrics)
+    assert not any(m.startswith("test_recall_class") for m in metrics)  # one table instead of ten charts
+    table = MlflowClient().load_table(run.info.experiment_id, "classification_report.json", run_ids=[run.info.run_id])
+    assert list(table["class"]) == list(range(10)) and table["support"].sum() == int(params["data.size.test"])
     assert 0 <= metrics["test_min_class_recall"] <= metrics["test_balanced_accuracy"] <= 1
     assert {"test_roc_auc_ovr", "test_pr_auc_ovr", "test_top_3_accuracy", "val_accuracy"} <= set(metrics)
     counts = [int(c.split(":")[1]) for c in params["data.balance.train"].split()]

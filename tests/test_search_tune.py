@@ -72,6 +72,7 @@ def test_tiny_search_logs_parent_and_trials_aborts_explosions_and_best_recipe_re
     by_lr = {float(c.data.params["train.optimizer.learning_rate"]): c for c in children}
     good, bad = by_lr[0.1], by_lr[1e4]
     assert good.info.status == "FINISHED" and bad.info.status == "FAILED"
+    assert f"(MLflow run {bad.info.run_id})" in out and "loss_at_failure" in bad.data.metrics  # the failed run's id
     # trials are chosen on validation: the test split stays unread until the best recipe is run
     assert "final_val_accuracy" in good.data.metrics
     assert not [k for k in good.data.metrics if k.startswith("test_")], good.data.metrics

@@ -10,7 +10,12 @@ import math
 
 
 class LossExplosion(RuntimeError):
-    """Training was stopped because the loss exploded; the message holds the reason and the advice."""
+    """Training was stopped because the loss exploded; the message holds the reason and the advice,
+    `loss` the exploded value and `epoch` (from 0) where (the failed run logs them)."""
+
+    def __init__(self, message: str, loss: float | None = None, epoch: int | None = None):
+        super().__init__(message)
+        self.loss, self.epoch = loss, epoch
 
 
 def exploded(loss: float, initial: float, factor: float) -> bool:

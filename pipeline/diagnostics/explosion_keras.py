@@ -108,4 +108,5 @@ class LossExplosionGuard(keras.callbacks.Callback):
         where = "the initial weights" if self.good_epoch is None else f"the weights after epoch {self.good_epoch + 1}"
         raise LossExplosion(explain(value, self.initial if self.initial is not None else value, self.factor,
                                     epoch, batch, lr,
-                                    kept=f"the model kept as checkpoints/last.keras has {where}"))
+                                    kept=f"the model kept as checkpoints/last.keras has {where}"),
+                            loss=value, epoch=epoch)

@@ -4,10 +4,11 @@ Accuracy hides a rare class the model never predicts; per-class recall, its mini
 accuracy (= macro recall) and the one-vs-rest areas under the ROC and precision-recall curves do
 not. This report is added automatically when the test labels are integer class ids, through the
 same end-of-run mechanism as `confusion_matrix` (`pipeline.model.training.test_reports`), and
-computed exactly with scikit-learn (Keras' AUC metrics bucket the thresholds). It logs metrics
-`test_recall_class_<c>`, `test_min_class_recall`, `test_balanced_accuracy`, `test_roc_auc_ovr`,
+computed exactly with scikit-learn (Keras' AUC metrics bucket the thresholds). It logs the summary
+numbers as metrics, `test_min_class_recall`, `test_balanced_accuracy`, `test_roc_auc_ovr`,
 `test_pr_auc_ovr`, the curves as `plots/roc_curves.png` and `plots/pr_curves.png`, and the
-per-class numbers as `classification_report.json`.
+per-class numbers (support, recall, precision, F1, ROC-AUC, PR-AUC) as one table,
+`classification_report.json` (MLflow's table artifact: one row per class, not ten metric charts).
 
 A binary model (one output unit: P(class 1), or its logit) gets the positive class's numbers
 instead of the one-vs-rest averages: `test_roc_auc_positive`, `test_pr_auc_positive` (average
@@ -88,20 +89,30 @@ class ClassificationReport:
         y_true = np.asarray(y_true).reshape(-1)
         probs = probabilities(y_pred, self.from_logits)
         classes = np.arange(probs.shape[-1])
-        recall = skm.recall_score(y_true, probs.argmax(axis=-1), labels=classes, average=None, zero_division=0)
+        precision, recall, f1, _ = skm.precision_recall_fscore_support(y_true, probs.argmax(axis=-1), labels=classes,
+                                                                       average=None, zero_division=0)
         present = [c for c in classes if 0 < np.sum(y_true == c) < len(y_true)]  # curves need both kinds
         roc = {int(c): float(skm.roc_auc_score(y_true == c, probs[:, c])) for c in present}
         pr = {int(c): float(skm.average_precision_score(y_true == c, probs[:, c])) for c in present}
         support = {int(c): int(np.sum(y_true == c)) for c in classes}
-        return {"recall": {int(c): float(r) for c, r in zip(classes, recall)}, "roc_auc": roc,
+        return {"recall": {int(c): float(r) for c, r in zip(classes, recall)},
+                "precision": {int(c): float(p) for c, p in zip(classes, precision)},
+                "f1": {int(c): float(f) for c, f in zip(classes, f1)}, "roc_auc": roc,
                 "pr_auc": pr, "support": support, "probs": probs, "y_true": y_true, "present": present}
+
+    def per_class(self, y_true, y_pred) -> dict[str, list]:
+        """{column: values}, one row per class: support, recall, precision, F1, ROC-AUC, PR-AUC (the
+        areas are None for a class the test split lacks)."""
+        n = self.numbers(y_true, y_pred)
+        classes = sorted(n["support"])
+        return {"class": classes, **{key: [n[key].get(c) for c in classes]
+                                     for key in ("support", "recall", "precision", "f1", "roc_auc", "pr_auc")}}
 
     def test_split_metrics(self, y_true, y_pred) -> dict[str, float]:
         n = self.numbers(y_true, y_pred)
         supported = [c for c, s in n["support"].items() if s > 0]
         recalls = [n["recall"][c] for c in supported]
-        out = {f"test_recall_class_{c}": r for c, r in n["recall"].items() if c in supported}
-        out |= {"test_min_class_recall": float(min(recalls)), "test_balanced_accuracy": float(np.mean(recalls))}
+        out = {"test_min_class_recall": float(min(recalls)), "test_balanced_accuracy": float(np.mean(recalls))}
         if is_binary(y_pred):
             out |= threshold_metrics(n["y_true"], n["probs"][:, 1])
             if 1 in n["present"]:
@@ -112,8 +123,9 @@ class ClassificationReport:
         return out
 
     def test_split_report(self, y_true, y_pred) -> dict:
-        """{artifact path: matplotlib figure | dict}: the ROC and PR curves, the per-class numbers."""
+        """{artifact path: matplotlib figure | table}: the ROC and PR curves, the per-class numbers."""
         import matplotlib
+        import pandas as pd
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -145,7 +157,5 @@ class ClassificationReport:
                 ax.legend(fontsize=6, loc="lower right" if ax is roc_ax else "lower left")
         for fig in (roc_fig, pr_fig):
             fig.tight_layout()
-        table = {key: n[key] for key in ("recall", "roc_auc", "pr_auc", "support")}
         return {"plots/roc_curves.png": roc_fig, "plots/pr_curves.png": pr_fig,
-                "classification_report.json": {"per_class": table,
-                                               "metrics": self.test_split_metrics(y_true, y_pred)}}
+                "classification_report.json": pd.DataFrame(self.per_class(y_true, y_pred))}

@@ -113,6 +113,7 @@ class Track(Section):
     run_name: Name | None = None
     tags: dict[str, str] = {}
     log_model: bool = True
+    system_metrics: bool = False  # MLflow's system metrics (CPU, memory, disk, network, GPU) while the run runs
 
 
 class Recipe(Section):

@@ -14,7 +14,11 @@ from keras_tuner.errors import FailedTrialError
 
 
 class TrialAborted(FailedTrialError):
-    """The trial's loss turned NaN/inf or grew past `factor` times its first value."""
+    """The trial's loss turned NaN/inf or grew past `factor` times its first value (`loss`, at `epoch`)."""
+
+    def __init__(self, message: str, loss: float | None = None, epoch: int | None = None):
+        super().__init__(message)
+        self.loss, self.epoch = loss, epoch
 
 
 class AbortOnExplodingLoss(keras.callbacks.Callback):
@@ -33,12 +37,12 @@ class AbortOnExplodingLoss(keras.callbacks.Callback):
         loss = float(logs["loss"])  # the epoch's running mean so far
         where = f"epoch {self.epoch + 1}, batch {batch + 1}"
         if not math.isfinite(loss):
-            raise TrialAborted(f"aborted: loss is {loss} at {where}")
+            raise TrialAborted(f"aborted: loss is {loss} at {where}", loss, self.epoch)
         if self.initial is None:
             self.initial = loss
         elif loss > self.factor * self.initial:
             raise TrialAborted(f"aborted: loss {loss:.4g} > {self.factor:g} x initial loss "
-                               f"{self.initial:.4g} at {where}")
+                               f"{self.initial:.4g} at {where}", loss, self.epoch)
 
 
 class InterruptCheck(keras.callbacks.Callback):

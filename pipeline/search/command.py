@@ -17,8 +17,31 @@ from pipeline.search.stages import narrow
 from pipeline.search.tuner import Job, header
 
 
-def _stages(settings, base: dict) -> list[Stage]:
-    return settings.stages or [Stage(epochs=base["train"]["epochs"], max_trials=settings.max_trials)]
+#: `--set` keys that a recipe's `search.stages` would otherwise override stage by stage
+STAGE_KEYS = {("train", "epochs"): "epochs", ("search", "max_trials"): "max_trials"}
+
+
+def _stages(settings, base: dict, overrides=()) -> tuple[list[Stage], list[str]]:
+    """The search's stages, and a note per `--set` that changed them.
+
+    The command line wins: `--set train.epochs=1` or `--set search.max_trials=2` replaces the
+    epochs or trial count of every stage the recipe's `search.stages` lists (a quick try of a
+    staged search), and says so; `--set search.stages[0].epochs=...` edits one stage as usual.
+    """
+    from pipeline.recipe.resolve import parse_key_path
+
+    if not settings.stages:
+        return [Stage(epochs=base["train"]["epochs"], max_trials=settings.max_trials)], []
+    stages, notes = list(settings.stages), []
+    for assignment in overrides:
+        key = assignment.partition("=")[0].strip()
+        field = STAGE_KEYS.get(parse_key_path(key)) if key else None
+        if field is not None:
+            value = base["train"]["epochs"] if field == "epochs" else settings.max_trials
+            was = ", ".join(str(getattr(s, field) or settings.max_trials) for s in stages)
+            stages = [s.model_copy(update={field: value}) for s in stages]
+            notes.append(f"--set {key}={value} applies to every stage of search.stages ({field} {was} -> {value})")
+    return stages, notes
 
 
 def _param(path: str) -> str:
@@ -70,7 +93,9 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
         from pipeline.search.workers import mlflow_server
 
         server = mlflow_server(uri)
-    stages = _stages(settings, base)
+    stages, notes = _stages(settings, base, loaded.overrides)
+    for note in notes:
+        echo(f"note: {note}")
     seed = base.get("seed", 42) if settings.seed is None else settings.seed
     with server as log_uri:  # the trials' store: a local server for workers, else the store itself
         # the parent run is written to the store itself, never while workers log

@@ -160,8 +160,10 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
             result = run(loaded, tracking_uri=job.tracking_uri, echo=lambda *a, **k: None,
                          parent_run_id=job.parent_run_id, run_name=name, evaluate_test=False,
                          extra_callbacks=(AbortOnExplodingLoss(job.abort_factor), InterruptCheck(), backup))
-        except LossExplosion as exc:  # the run's own guard (diagnostics) fired first: same verdict
-            raise kt.errors.FailedTrialError(f"aborted: {exc}") from None
+        except (LossExplosion, kt.errors.FailedTrialError) as exc:  # the run's own guard or the trial's abort
+            end = getattr(exc, "run_end", None)  # the trial's run, FAILED: its id goes in the live table
+            reason = str(exc) if isinstance(exc, kt.errors.FailedTrialError) else f"aborted: {str(exc).split('. ')[0]}"
+            raise kt.errors.FailedTrialError(reason + (f" (MLflow run {end.run_id})" if end else "")) from None
         runs.append(best_epoch_metrics(result.history, job.objective, job.goal))
     keys = set.intersection(*(set(r) for r in runs))
     return {k: sum(r[k] for r in runs) / len(runs) for k in keys}

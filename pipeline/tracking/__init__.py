@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
 ARTIFACT_ROOT = Path("mlruns") / "artifacts"
-MAX_PARAM_LENGTH = 6000  # MLflow's limit on one param value
 
 
 def tracking_uri(explicit: str | None = None) -> str:
@@ -41,20 +39,6 @@ def connect(uri: str, experiment: str) -> str:
         if found is not None:
             return found.experiment_id
         return mlflow.create_experiment(experiment, artifact_location=location)
-
-
-def flatten(tree: Any, prefix: str = "") -> dict[str, str]:
-    """{'train': {'optimizer': {'type': 'adam'}}} -> {'train.optimizer.type': 'adam'}."""
-    out: dict[str, str] = {}
-    if isinstance(tree, dict) and tree:
-        for key, value in tree.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(tree, list) and tree:
-        for i, value in enumerate(tree):
-            out.update(flatten(value, f"{prefix}.{i}"))
-    else:
-        out[prefix] = str(tree)[:MAX_PARAM_LENGTH]
-    return out
 
 
 def versions() -> dict[str, str]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_BATCH = 100  # MLflow accepts at most 100 params (and 1000 metrics) per log_batch
+MAX_PARAM_LENGTH = 6000  # MLflow's limit on one param value (mlflow.utils.validation.MAX_PARAM_VAL_LENGTH)
 
 
 def outcome(exc: BaseException) -> tuple[str, str]:
@@ -54,6 +55,7 @@ class RunLogger:
         self._writer_error: BaseException | None = None
         self._held: tuple[list, dict] = ([], {})  # epoch metrics, newest tags
         self._sent = time.monotonic()
+        self._system_metrics = None
 
     # -- opening and closing ---------------------------------------------------------------------
     @classmethod
@@ -81,9 +83,22 @@ class RunLogger:
         return cls(uri, run_id, run.info.experiment_id, resumed=True)
 
     def end(self, status: str) -> None:
-        """FINISHED, FAILED or KILLED, after the queued epochs are written."""
+        """FINISHED, FAILED or KILLED, after the queued epochs (and system metrics) are written."""
+        if self._system_metrics is not None:
+            monitor, self._system_metrics = self._system_metrics, None
+            monitor.finish()
         self.flush()
         self.client.set_terminated(self.run_id, status)
+
+    def monitor_system(self) -> None:
+        """MLflow's system metrics (`system/cpu_utilization_percentage`, memory, disk, network, GPU
+        where present) every `MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL` seconds (10) until `end`."""
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        if self._system_metrics is None:
+            self._system_metrics = SystemMetricsMonitor(self.run_id, resume_logging=self.resumed,
+                                                        tracking_uri=self.uri)
+            self._system_metrics.start()
 
     def fail(self, reason: str, details: str | None = None, status: str = "FAILED") -> None:
         """End the run FAILED (or KILLED) with the reason in its `error` tag and `details` in error.txt."""
@@ -106,11 +121,12 @@ class RunLogger:
 
     # -- values ------------------------------------------------------------------------------------
     def log_params(self, params: dict[str, Any]) -> None:
-        """Params in batches of 100. On a reopened run a param already logged keeps its value
-        (MLflow forbids changing one): a new value goes to the tag `resume.param.<key>` instead."""
+        """Params in batches of 100, each cut at MLflow's length limit; a None value is not logged
+        (no "None" strings). On a reopened run a param already logged keeps its value (MLflow
+        forbids changing one): a new value goes to the tag `resume.param.<key>` instead."""
         from mlflow.entities import Param, RunTag
 
-        params = {k: str(v) for k, v in params.items()}
+        params = {k: str(v)[:MAX_PARAM_LENGTH] for k, v in params.items() if v is not None}
         changed = {}
         if self.resumed:
             if self._logged_params is None:
@@ -227,10 +243,26 @@ class RunLogger:
             (Path(tmp) / name).write_bytes(data)
             self.log_artifact(Path(tmp) / name, folder or None)
 
+    def log_table(self, table, path: str) -> None:
+        """A table (a pandas DataFrame, or {column: values}) as MLflow's table artifact (JSON):
+        shown as a table on the run's artifact page."""
+        self.client.log_table(self.run_id, table, path)
+
+    def log_inputs(self, datasets: list[tuple[Any, str]]) -> None:
+        """[(MLflow dataset, context)]: the run page's "Datasets", each with its context (train, ...)."""
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+        self.client.log_inputs(self.run_id, [DatasetInput(d._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, c)])
+                                             for d, c in datasets])
+
     def log_output(self, path: str, artifact) -> None:
-        """An artifact of whatever kind a report returns: figure, dict/list (JSON), bytes or text."""
+        """An artifact of whatever kind a report returns: figure, table (a pandas DataFrame),
+        dict/list (JSON), bytes or text."""
         if hasattr(artifact, "savefig"):
             self.log_figure(artifact, path)
+        elif hasattr(artifact, "to_dict") and hasattr(artifact, "columns"):
+            self.log_table(artifact, path)
         elif isinstance(artifact, (dict, list)):
             self.log_dict(artifact, path)
         elif isinstance(artifact, bytes):

@@ -123,3 +123,11 @@ def latest_finished(uri: str, experiment: str) -> str | None:
     runs = _client(uri).search_runs([found], filter_string="attributes.status = 'FINISHED'",
                                     order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.run_id if runs else None
+
+
+def curves(uri: str, run_id: str) -> dict[str, list[float]]:
+    """The run's per-epoch curves, by step: each metric `m` logged with a `val_m` beside it, and `val_m`."""
+    client = _client(uri)
+    logged = set(client.get_run(run_id).data.metrics)
+    keys = sorted(k for m in logged if f"val_{m}" in logged for k in (m, f"val_{m}"))
+    return {k: [m.value for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)] for k in keys}
