@@ -12,7 +12,8 @@ from pipeline import heartbeat
 from pipeline.checkpoint import files
 from pipeline.checkpoint.location import RunFolder
 from pipeline.resume import recipe_changes
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 RECIPE = """\
 seed: 5

@@ -7,7 +7,8 @@ import pytest
 
 from pipeline.diagnostics.activations import layer_stats
 from tests.conftest import RECIPES
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def test_layer_stats_by_hand():

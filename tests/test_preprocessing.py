@@ -15,7 +15,9 @@ from pipeline.data.preprocess import fit_preprocessing
 from pipeline.data.split import split_dataset
 from pipeline.recipe import load_recipe
 from pipeline.assemble import prepare_data
-from tests.helpers import backend_started, to_np  # noqa: F401 (fixture)
+from tests.helpers import to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def step(spec):

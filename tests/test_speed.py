@@ -11,7 +11,8 @@ from pipeline.model.training import build_callbacks
 from pipeline.recipe import RecipeError, load_recipe
 from pipeline.assemble import build_compiled_model
 from tests.conftest import MINIMAL_RECIPE
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 CNN = """\
 seed: 3
