@@ -37,6 +37,7 @@ def _init_stats(recipe: str):
     return [r for r in rows if r["kind"] == "tanh"]
 
 
+@pytest.mark.slow
 def test_tanh_depth_small_std_collapses_and_xavier_does_not():
     small = _init_stats("tanh-depth-small-std.yaml")
     xavier = _init_stats("tanh-depth-xavier.yaml")

@@ -22,7 +22,7 @@ PAGES_TO_COME = {"docs/plugins.md", "docs/recipes-schema.md", "docs/architecture
                  "docs/run-records.md", "docs/several-hosts.md", "docs/compare-and-improve.md"}
 
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")  # [text](target), images aside
-FENCE = re.compile(r"^```.*?^```", re.M | re.S)
+FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
 def links(page: Path) -> list[str]:
@@ -34,7 +34,7 @@ def links(page: Path) -> list[str]:
 def anchors(page: Path) -> set[str]:
     """GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes."""
     text = FENCE.sub("", page.read_text(encoding="utf-8"))
-    headings = re.findall(r"^#{1,6} +(.+?) *#*$", text, re.M)
+    headings = re.findall(r"^#{1,6} +(.+?) *#*$", text, re.MULTILINE)
     return {"".join(c for c in h.lower().replace(" ", "-") if c.isalnum() or c in "-_") for h in headings}
 
 
@@ -75,5 +75,5 @@ def test_the_quick_start_test_command_is_what_ci_runs():
 
 def test_the_readmes_example_recipe_is_valid(write_recipe):
     text = README.read_text(encoding="utf-8")
-    example = next(block for block in re.findall(r"^```yaml\n(.*?)^```", text, re.M | re.S) if "model:" in block)
+    example = next(block for block in re.findall(r"^```yaml\n(.*?)^```", text, re.MULTILINE | re.DOTALL) if "model:" in block)
     load_recipe(write_recipe("example.yaml", example))  # raises RecipeError, located, if it is not

@@ -162,6 +162,7 @@ track: {experiment: raw}
 """
 
 
+@pytest.mark.slow
 def test_saved_model_takes_raw_inputs_and_reproduces_the_runs_test_numbers(tracking_uri, write_recipe, capsys):
     recipe = write_recipe("raw.yaml", RAW_RECIPE)
     assert main(["run", str(recipe)]) == 0

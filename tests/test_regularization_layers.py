@@ -308,6 +308,7 @@ track: {experiment: tf}
 """
 
 
+@pytest.mark.slow
 def test_custom_layers_train_on_the_tensorflow_backend(tmp_path):
     """One fresh process on TensorFlow (slow: imports it) runs every custom layer of this family."""
     recipe = tmp_path / "custom.yaml"

@@ -49,6 +49,7 @@ def _runs(uri: str, experiment: str):
     return parents, children
 
 
+@pytest.mark.slow
 def test_tiny_search_logs_parent_and_trials_aborts_explosions_and_best_recipe_reruns(
         tracking_uri, write_recipe, tmp_path, capsys):
     search = """\
@@ -107,6 +108,7 @@ def _env(uri: str) -> dict:
     return {**os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(REPO), "KERAS_BACKEND": "jax"}
 
 
+@pytest.mark.slow
 def test_killed_search_resumes_without_repeating_finished_trials(tracking_uri, write_recipe, tmp_path):
     search = """\
   max_trials: 2
@@ -143,6 +145,7 @@ def test_killed_search_resumes_without_repeating_finished_trials(tracking_uri, w
     assert steps == [1, 2], steps  # epoch 0 was not redone
 
 
+@pytest.mark.slow
 def test_two_workers_log_every_trial_exactly_once(tracking_uri, write_recipe, tmp_path, capsys):
     search = """\
   max_trials: 4
