@@ -125,7 +125,3 @@ def check(path: str, page: str | None = None) -> str | None:
     return generated_page.check(path, render() if page is None else page, "pipeline catalogue", DEFAULT_PATH,
                                 "the registries")
 
-
-def write(path: str, page: str | None = None) -> bool:
-    """Write the page; True when the file changed."""
-    return generated_page.write(path, render() if page is None else page)

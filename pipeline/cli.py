@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     recipe_command("validate", "check a recipe without training (no framework import)")
     recipe_command("show", "print the resolved recipe and the model's per-layer parameter counts")
     sub.add_parser("plugins", help="list the registered components and the plugins that provide them")
+
     def page_command(name: str, help: str, description: str, default: str, source: str):
         p = sub.add_parser(name, help=help, description=description)
         p.add_argument("-o", "--output", default=default, help=f"page to write or check (default: {default}; "
