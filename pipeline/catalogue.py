@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 from typing import Callable, Iterable
 
+from pipeline import generated_page
+from pipeline.generated_page import cell as _cell
 from pipeline.registry import Entry, Registry
 from pipeline.values import type_name
 
@@ -118,39 +120,8 @@ def arguments(entry: Entry, skip: Iterable[str] = ()) -> list[str]:
     return out
 
 
-def _cell(text: str) -> str:
-    """Table cells cannot hold a raw `|` or a line break."""
-    return " ".join(str(text).split()).replace("|", "\\|")
-
-
 def check(path: str, page: str | None = None) -> str | None:
     """None when the file at `path` equals the rendered page, else why not (with a short diff)."""
-    import difflib
-    from pathlib import Path
+    return generated_page.check(path, render() if page is None else page, "pipeline catalogue", DEFAULT_PATH,
+                                "the registries")
 
-    page = render() if page is None else page
-    file = Path(path)
-    command = "pipeline catalogue" + ("" if file.as_posix().endswith(DEFAULT_PATH) else f" -o {path}")
-    if not file.is_file():
-        return f"{path} does not exist; run `{command}` to generate it."
-    current = file.read_text(encoding="utf-8")
-    if current == page:
-        return None
-    diff = list(difflib.unified_diff(current.splitlines(), page.splitlines(), f"{path} (committed)",
-                                     f"{path} (from the registries)", lineterm="", n=0))
-    shown = "\n".join(diff[:40]) + (f"\n... ({len(diff) - 40} more diff lines)" if len(diff) > 40 else "")
-    return (f"{path} is out of date with the registries; run `{command}` (in the repository root) "
-            f"and commit the result.\n{shown}")
-
-
-def write(path: str, page: str | None = None) -> bool:
-    """Write the page; True when the file changed."""
-    from pathlib import Path
-
-    page = render() if page is None else page
-    file = Path(path)
-    if file.is_file() and file.read_text(encoding="utf-8") == page:
-        return False
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(page, encoding="utf-8")
-    return True

@@ -1,4 +1,4 @@
-"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report | runs | schema).
+"""The `pipeline` command: run | validate | show | plugins | catalogue | reference | ui (+ diagnose | lr-find | report | runs | schema).
 
 Exit codes: 0 success, 1 the run failed, 2 bad recipe, arguments or store (one message, no traceback),
 130 / 143 a run stopped by SIGINT / SIGTERM (marked KILLED, resumable).
@@ -37,13 +37,20 @@ def _parser() -> argparse.ArgumentParser:
     recipe_command("validate", "check a recipe without training (no framework import)")
     recipe_command("show", "print the resolved recipe and the model's per-layer parameter counts")
     sub.add_parser("plugins", help="list the registered components and the plugins that provide them")
-    p = sub.add_parser("catalogue", help="write the component catalogue page from the registries",
-                       description="Write the Markdown catalogue of the built-in components (one line "
-                                   "each, from the registries), or check that it is up to date.")
-    p.add_argument("-o", "--output", default="docs/catalogue.md",
-                   help="page to write or check (default: docs/catalogue.md; '-' prints it)")
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 if the page differs from the registries (for CI)")
+
+    def page_command(name: str, help: str, description: str, default: str, source: str):
+        p = sub.add_parser(name, help=help, description=description)
+        p.add_argument("-o", "--output", default=default, help=f"page to write or check (default: {default}; "
+                                                                "'-' prints it)")
+        p.add_argument("--check", action="store_true",
+                       help=f"write nothing; exit 1 if the page differs from {source} (for CI)")
+
+    page_command("catalogue", "write the component catalogue page from the registries",
+                 "Write the Markdown catalogue of the built-in components (one line each, from the "
+                 "registries), or check that it is up to date.", "docs/catalogue.md", "the registries")
+    page_command("reference", "write the command-line reference page from this command's arguments",
+                 "Write the Markdown reference of every `pipeline` command and its arguments (from the "
+                 "argument parser), or check that it is up to date.", "docs/cli.md", "the parser")
     p = recipe_command("tune", "hyperparameter search over the recipe's search: space (KerasTuner, MLflow)")
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search; finished trials are kept")
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = getattr(args, "handler", None) or {  # subcommands added by other modules set a handler
         "run": _run, "validate": _validate, "show": _show, "plugins": _plugins, "catalogue": _catalogue,
-        "ui": _ui, "tune": _tune}[args.command]
+        "reference": _reference, "ui": _ui, "tune": _tune}[args.command]
     from pipeline.recipe import RecipeError
     from pipeline.tracking.store import StoreError
 
@@ -194,18 +201,31 @@ def _plugins(args) -> int:
 def _catalogue(args) -> int:
     from pipeline import catalogue
 
-    page = catalogue.render()
+    return _generated_page(args, catalogue.render(), "pipeline catalogue", catalogue.DEFAULT_PATH, "the registries")
+
+
+def _reference(args) -> int:
+    from pipeline import cli_reference
+
+    return _generated_page(args, cli_reference.render(_parser()), "pipeline reference", cli_reference.DEFAULT_PATH,
+                           "the parser")
+
+
+def _generated_page(args, page: str, command: str, default_path: str, source: str) -> int:
+    """Print (`-o -`), check (`--check`: exit 1 when stale) or write a page generated from the code."""
+    from pipeline import generated_page
+
     if args.output == "-":
         sys.stdout.write(page)
         return EXIT_OK
     if args.check:
-        problem = catalogue.check(args.output, page)
+        problem = generated_page.check(args.output, page, command, default_path, source)
         if problem:
             print(problem, file=sys.stderr)
             return EXIT_FAILED
         print(f"{args.output}: up to date")
         return EXIT_OK
-    changed = catalogue.write(args.output, page)
+    changed = generated_page.write(args.output, page)
     print(f"{args.output}: {'written' if changed else 'unchanged'}")
     return EXIT_OK
 

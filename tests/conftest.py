@@ -42,6 +42,17 @@ def fresh_registries():
         yield
 
 
+@pytest.fixture(scope="module")
+def backend_started():
+    """The backend's one-off start (device, first dispatch) is paid here, not by a module's first test.
+
+    A module that times or bounds its tests uses it: `pytestmark = pytest.mark.usefixtures("backend_started")`.
+    """
+    import keras
+
+    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
+
+
 @pytest.fixture
 def tracking_uri(tmp_path, monkeypatch):
     """A private SQLite MLflow store for one test."""

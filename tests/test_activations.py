@@ -14,10 +14,7 @@ from pipeline.keras_compat import save_model, tensorflow_probe_disabled
 
 X = np.array([[-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, -2.0]], dtype="float32")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def backend_started():
-    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def to_np(x) -> np.ndarray:

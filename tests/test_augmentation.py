@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from pipeline import registries
-from tests.helpers import backend_started, layer, to_np  # noqa: F401
+from tests.helpers import layer, to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 IMAGE = (12, 12, 3)
 SEQUENCE = (40, 1)

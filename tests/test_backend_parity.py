@@ -9,6 +9,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 from sklearn.datasets import load_digits
 
 from tests.conftest import REPO
@@ -33,6 +34,7 @@ train:
 """
 
 
+@pytest.mark.slow
 def test_jax_and_tensorflow_agree_on_predictions_and_training(tmp_path):
     assert keras.config.backend() == "jax"
     digits = load_digits()

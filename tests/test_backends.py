@@ -40,6 +40,7 @@ def test_switching_backend_in_a_running_process_is_refused():
         backend.activate(other)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["tensorflow"])
 def test_recipe_trains_on_another_backend_in_a_fresh_process(name, tmp_path):
     recipe = tmp_path / "tiny.yaml"

@@ -15,7 +15,9 @@ from pipeline import registries
 from pipeline.model.network import build_model
 from pipeline.keras_compat import save_model, tensorflow_probe_disabled
 from pipeline.recipe.validate import plan_recipe
-from tests.helpers import backend_started, layer, to_np  # noqa: F401 (autouse fixture)
+from tests.helpers import layer, to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 EPS = 1e-3  # batch norm's epsilon
 

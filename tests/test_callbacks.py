@@ -13,10 +13,7 @@ from pipeline import registries
 from pipeline.cli import main
 from pipeline.components import build_spec
 
-
-@pytest.fixture(scope="module", autouse=True)
-def backend_started():
-    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def callback(spec):

@@ -12,7 +12,8 @@ from pipeline import heartbeat
 from pipeline.checkpoint import files
 from pipeline.checkpoint.location import RunFolder
 from pipeline.resume import recipe_changes
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 RECIPE = """\
 seed: 5
@@ -75,6 +76,7 @@ def _fit(write_recipe, tmp_path, resume_from=None, keep_at=None, name="run"):
     return model, fitted.history
 
 
+@pytest.mark.slow
 def test_resume_after_any_epoch_ends_exactly_where_the_whole_run_ends(write_recipe, tmp_path):
     """Epoch 2 ends the frozen phase (its fit's on_train_end is replayed, then the unfreeze and a new
     optimizer); epoch 3 is inside a phase. Warmup, dropout, the oversampling feed's order,
@@ -156,6 +158,7 @@ track: {experiment: cv, log_model: false}
 """
 
 
+@pytest.mark.slow
 def test_an_interrupted_cross_validation_resumes_through_its_parent(tracking_uri, write_recipe):
     """Fold 1 is interrupted in its second epoch: the parent and the fold end KILLED; resuming the
     parent keeps fold 0's run, continues fold 1's run from its checkpoint, and ends as a

@@ -79,6 +79,7 @@ def failed_run_id(result: subprocess.CompletedProcess) -> str:
     return re.search(r"the MLflow run (\w+) is marked FAILED \(the traceback is in its error.txt artifact\)", result.stderr)[1]
 
 
+@pytest.mark.slow
 def test_four_concurrent_first_runs_on_a_fresh_store_all_finish(workspace):
     assert [run.returncode for run in workspace.ok] == [0] * 4, [run.stderr[-1500:] for run in workspace.ok]
     from mlflow import MlflowClient

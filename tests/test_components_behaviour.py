@@ -20,7 +20,9 @@ from pipeline.components import build_spec
 from pipeline.data import Dataset
 from pipeline.data.split import split_dataset
 from pipeline.errors import DataError
-from tests.helpers import backend_started, layer, to_np  # noqa: F401 (autouse fixture)
+from tests.helpers import layer, to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def shape_of(spec, *input_shapes):

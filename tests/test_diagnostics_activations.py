@@ -7,7 +7,8 @@ import pytest
 
 from pipeline.diagnostics.activations import layer_stats
 from tests.conftest import RECIPES
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def test_layer_stats_by_hand():
@@ -36,6 +37,7 @@ def _init_stats(recipe: str):
     return [r for r in rows if r["kind"] == "tanh"]
 
 
+@pytest.mark.slow
 def test_tanh_depth_small_std_collapses_and_xavier_does_not():
     small = _init_stats("tanh-depth-small-std.yaml")
     xavier = _init_stats("tanh-depth-xavier.yaml")

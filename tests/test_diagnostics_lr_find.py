@@ -7,7 +7,8 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.diagnostics.lr_find import lr_range_test, smooth, suggest
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 #: Best constant Adam rate for the model below after 200 steps of batch 32 (final loss on all of
 #: digits, grid of 16 rates over 1e-4..10, run here): 0.00464 -> 0.086, 0.01 -> 0.052, 0.0215 -> 0.064.

@@ -12,7 +12,8 @@ from pipeline.diagnostics import preflight
 from pipeline.diagnostics.recipe_checks import recipe_findings
 from pipeline.recipe import load_recipe
 from pipeline.recipe.validate import plan_recipe
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 RECIPE = """
 seed: 0

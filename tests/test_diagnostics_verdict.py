@@ -69,6 +69,7 @@ def test_learning_rate_health_from_the_loss_curve(loss, health):
     assert curves.learning_rate_health({"loss": loss})[0] == health
 
 
+@pytest.mark.slow
 def test_a_run_logs_verdict_report_lr_plot_and_activation_statistics(write_recipe, tracking_uri, capsys):
     recipe = write_recipe("v.yaml", """
 seed: 1

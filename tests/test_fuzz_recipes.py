@@ -53,6 +53,7 @@ def mutants(folder: Path, count: int, seed: int):
         yield f"mutant {i} (seed {seed}) of {original.name}: {what}", target
 
 
+@pytest.mark.slow
 def test_mutants_of_every_shipped_recipe_exit_0_or_2_without_a_traceback(workshop):
     seen = set()
     for description, path in mutants(workshop, MUTANTS, SEED):

@@ -160,6 +160,7 @@ track: {experiment: imbalance, log_model: false}
 """
 
 
+@pytest.mark.slow
 def test_focal_class_weights_and_mixing_run_end_to_end(tracking_uri, write_recipe):
     import mlflow
     from mlflow import MlflowClient

@@ -22,10 +22,7 @@ from pipeline.keras_compat import save_model
 from pipeline.recipe import load_recipe
 from tests.conftest import RECIPES
 
-
-@pytest.fixture(scope="module", autouse=True)
-def backend_started():
-    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def to_np(x) -> np.ndarray:

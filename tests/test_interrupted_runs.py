@@ -116,6 +116,7 @@ def recipe(write_recipe):
     return write_recipe("interrupted.yaml", RECIPE)
 
 
+@pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume_last_ends_exactly_as_an_uninterrupted_run(recipe, tmp_path):
     killed_uri, whole_uri = f"sqlite:///{tmp_path / 'killed.db'}", f"sqlite:///{tmp_path / 'whole.db'}"
     whole = start("run", recipe, "--tracking-uri", whole_uri)  # the reference, alongside
@@ -153,6 +154,7 @@ def test_kill_9_mid_epoch_then_resume_last_ends_exactly_as_an_uninterrupted_run(
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code, name, background", [
     (signal.SIGTERM, 143, "SIGTERM", False), (signal.SIGINT, 130, "SIGINT", False),
     (signal.SIGTERM, 143, "SIGTERM", True)],  # a background job: its SIGINT ignored, SIGTERM still graceful

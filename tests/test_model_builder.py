@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.model.network import build_model
 from pipeline.recipe import load_recipe
+from tests.conftest import RECIPES
 
 BASE = """
 data: {source: {type: digits}}
@@ -94,30 +95,33 @@ def test_multiple_outputs(write_recipe):
     assert [tuple(s) for s in model.output_shape] == [(None, 2), (None, 3)]
 
 
-def test_every_shipped_recipe_builds(tmp_path):
-    from tests.conftest import RECIPES
+@pytest.fixture(scope="module")
+def sources() -> dict:
+    """Recipes share sources: each is built once for all the shipped recipes, freed after the module."""
+    return {}
 
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES.glob("*.yaml")), ids=lambda path: path.name)
+def test_every_shipped_recipe_builds(recipe, sources):
     from pipeline.components import build
 
-    sources = {}  # recipes share sources: build each once
-    for recipe in sorted(RECIPES.glob("*.yaml")):
-        loaded = load_recipe(recipe)
-        plan = loaded.plan
-        key = repr((plan.source.name, sorted(plan.source.kwargs.items())))
-        # the recipe's own data: its input shape and classes (or masks)
-        data = sources[key] = sources.get(key) or build(plan.source)
-        shape = data.x.shape[1:]
-        if plan.preprocess:  # the model reads what the fitted preprocessing makes (e.g. PCA)
-            from pipeline.kfold import fold_recipe
-            from pipeline.assemble import prepare_data
+    loaded = load_recipe(recipe)
+    plan = loaded.plan
+    key = repr((plan.source.name, sorted(plan.source.kwargs.items())))
+    # the recipe's own data: its input shape and classes (or masks)
+    data = sources[key] = sources.get(key) or build(plan.source)
+    shape = data.x.shape[1:]
+    if plan.preprocess:  # the model reads what the fitted preprocessing makes (e.g. PCA)
+        from pipeline.kfold import fold_recipe
+        from pipeline.assemble import prepare_data
 
-            if plan.recipe.data.split.kfold and plan.recipe.data.split.fold is None:
-                loaded = fold_recipe(loaded, 0)
-            shape = prepare_data(loaded)[1].x_train.shape[1:]
-        model = build_model(plan.layers, plan.outputs, shape)
-        expected = (data.num_classes,) if data.num_classes else data.y.shape[1:]
-        if plan.recipe.task == "regression":  # one output per target column
-            expected = data.y.shape[1:] or (1,)
-        elif data.num_classes == 2 and plan.loss.name == "binary_crossentropy":  # one unit: P(class 1)
-            expected = (1,)
-        assert tuple(model.output_shape[1:]) == tuple(expected), recipe.name
+        if plan.recipe.data.split.kfold and plan.recipe.data.split.fold is None:
+            loaded = fold_recipe(loaded, 0)
+        shape = prepare_data(loaded)[1].x_train.shape[1:]
+    model = build_model(plan.layers, plan.outputs, shape)
+    expected = (data.num_classes,) if data.num_classes else data.y.shape[1:]
+    if plan.recipe.task == "regression":  # one output per target column
+        expected = data.y.shape[1:] or (1,)
+    elif data.num_classes == 2 and plan.loss.name == "binary_crossentropy":  # one unit: P(class 1)
+        expected = (1,)
+    assert tuple(model.output_shape[1:]) == tuple(expected)

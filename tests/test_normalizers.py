@@ -14,7 +14,9 @@ import pytest
 
 from pipeline.recipe.lint import check_normalizers, lint
 from pipeline.recipe.validate import plan_recipe
-from tests.helpers import backend_started, layer, to_np  # noqa: F401 (autouse fixture)
+from tests.helpers import layer, to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 EPS = 1e-3
 

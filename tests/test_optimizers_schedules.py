@@ -21,10 +21,7 @@ from pipeline.components import build_spec, parameters
 from pipeline.keras_compat import tensorflow_probe_disabled
 from pipeline.recipe.validate import plan_recipe
 
-
-@pytest.fixture(scope="module", autouse=True)
-def backend_started():
-    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def to_np(x) -> np.ndarray:

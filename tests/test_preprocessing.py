@@ -15,7 +15,9 @@ from pipeline.data.preprocess import fit_preprocessing
 from pipeline.data.split import split_dataset
 from pipeline.recipe import load_recipe
 from pipeline.assemble import prepare_data
-from tests.helpers import backend_started, to_np  # noqa: F401 (fixture)
+from tests.helpers import to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def step(spec):
@@ -160,6 +162,7 @@ track: {experiment: raw}
 """
 
 
+@pytest.mark.slow
 def test_saved_model_takes_raw_inputs_and_reproduces_the_runs_test_numbers(tracking_uri, write_recipe, capsys):
     recipe = write_recipe("raw.yaml", RAW_RECIPE)
     assert main(["run", str(recipe)]) == 0

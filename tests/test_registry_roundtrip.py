@@ -164,11 +164,7 @@ def make_schedule(make):
     """What the trainer does with a schedule factory's result (pipeline/model/training.py)."""
     return make(0.1, 10, 5)  # learning_rate, steps_per_epoch, epochs
 
-
-@pytest.fixture(scope="module", autouse=True)
-def backend_started():
-    """The backend's one-off start is paid here, not by the first parametrized case."""
-    keras.ops.convert_to_numpy(keras.ops.ones((2,)) + 1)
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,9 @@ from pipeline.model.target_scaling_keras import StandardizedLoss, scaling_layer,
 from pipeline.components import build_spec
 from pipeline.data.targets import TargetScaling
 from pipeline.errors import RecipeError
-from tests.helpers import backend_started, to_np  # noqa: F401 (fixture)
+from tests.helpers import to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 RNG = np.random.default_rng(0)
 Y = RNG.normal(150, 70, size=64).astype("float32")

@@ -15,7 +15,8 @@ from pipeline.diagnostics.report import regression_verdict
 from pipeline.diagnostics.verdict import classify
 from pipeline.recipe import load_recipe
 from tests.conftest import RECIPES
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 RECIPE = RECIPES / "diabetes-regression.yaml"
 

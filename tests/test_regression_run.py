@@ -37,6 +37,7 @@ def baselines():
     return module
 
 
+@pytest.mark.slow
 def test_diabetes_regression_end_to_end_in_original_units(tracking_uri, tmp_path):
     recipe = RECIPES / "diabetes-regression.yaml"
     assert main(["run", str(recipe), *BRIEF]) == 0
@@ -67,6 +68,7 @@ def test_diabetes_regression_end_to_end_in_original_units(tracking_uri, tmp_path
     assert name.startswith("Ridge") and 35 < score < 55
 
 
+@pytest.mark.slow
 def test_breast_cancer_binary_end_to_end(tracking_uri):
     recipe = RECIPES / "breast-cancer-binary.yaml"
     assert main(["run", str(recipe), *BRIEF]) == 0
@@ -103,6 +105,7 @@ track: {{experiment: yes-no, log_model: false}}
 """
 
 
+@pytest.mark.slow
 def test_binary_string_labels_with_class_weights_then_oversampling(tracking_uri, write_recipe, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3))

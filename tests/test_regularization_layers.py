@@ -22,7 +22,9 @@ from pipeline.recipe import load_recipe
 from pipeline.recipe.lint import check_weight_decay, lint
 from pipeline.recipe.validate import plan_recipe
 from tests.conftest import REPO, RECIPES
-from tests.helpers import backend_started, layer, to_np  # noqa: F401 (autouse fixture)
+from tests.helpers import layer, to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 W = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -0.25]], dtype="float32")
@@ -306,6 +308,7 @@ track: {experiment: tf}
 """
 
 
+@pytest.mark.slow
 def test_custom_layers_train_on_the_tensorflow_backend(tmp_path):
     """One fresh process on TensorFlow (slow: imports it) runs every custom layer of this family."""
     recipe = tmp_path / "custom.yaml"

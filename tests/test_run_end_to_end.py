@@ -19,6 +19,7 @@ def _only_run(uri: str, experiment: str):
     return runs[0]
 
 
+@pytest.mark.slow
 def test_quick_start_trains_and_is_recorded_in_mlflow(tracking_uri, capsys):
     code = main(["run", str(RECIPES / "mnist1d-cnn.yaml"), "--set", "train.epochs=3",
                  "--set", "track.experiment=e2e"])

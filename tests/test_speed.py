@@ -11,7 +11,8 @@ from pipeline.model.training import build_callbacks
 from pipeline.recipe import RecipeError, load_recipe
 from pipeline.assemble import build_compiled_model
 from tests.conftest import MINIMAL_RECIPE
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 CNN = """\
 seed: 3
@@ -82,6 +83,7 @@ def test_compile_uses_resolved_steps_and_jit(write_recipe):
     assert model.steps_per_execution == 1 and model.jit_compile is False
 
 
+@pytest.mark.slow
 def test_steps_per_execution_keeps_epoch_metrics_and_early_stopping(write_recipe):
     """Same seed, same data: 8 steps per execution gives the per-epoch history of 1 step, and the
     recipe's early stopping stops both at the same epoch."""

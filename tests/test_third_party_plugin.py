@@ -230,6 +230,7 @@ def test_recipe_validates_in_a_subprocess(example_site, write_recipe, tmp_path):
     assert "valid" in done.stdout
 
 
+@pytest.mark.slow
 def test_recipe_trains_and_the_saved_model_reloads(example, example_site, write_recipe, tracking_uri,
                                                     tmp_path):
     import keras

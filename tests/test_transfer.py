@@ -19,7 +19,9 @@ from pipeline.recipe import load_recipe
 from pipeline.saving import load_model
 from pipeline.train import run
 from tests.conftest import REPO
-from tests.helpers import backend_started, to_np  # noqa: F401
+from tests.helpers import to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 RECIPE = """\
 seed: 3

@@ -10,7 +10,9 @@ from pipeline.keras_compat import set_seed
 from pipeline.recipe import load_recipe
 from pipeline.recipe.transfer_schema import TTA
 from pipeline.tta import crop_boxes, evaluate_tta, tta_model
-from tests.helpers import backend_started, to_np  # noqa: F401
+from tests.helpers import to_np
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 
 def small_model():

@@ -86,6 +86,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
 def test_sigterm_stops_the_whole_server_and_nothing_is_left_serving(tmp_path):
     port = _free_port()

@@ -12,7 +12,8 @@ from pipeline.cli import main
 from pipeline.components import build
 from pipeline.recipe import load_recipe
 from tests.conftest import RECIPES
-from tests.helpers import backend_started  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("backend_started")
 
 TINY = ["--set", "data.source.num_samples=48", "--set", "data.source.num_test=16"]
 
