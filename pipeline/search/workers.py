@@ -45,11 +45,13 @@ def wait_ready(uri: str, timeout_s: float = 300.0) -> None:
 
 
 @contextlib.contextmanager
-def mlflow_server(backend_uri: str):
+def mlflow_server(backend_uri: str, artifacts_destination: str | None = None):
     """Start a `mlflow server` over `backend_uri` bound to 127.0.0.1 and yield its http URI at once:
-    it starts while the workers import, and each worker waits for it (`wait_ready`) before logging."""
+    it starts while the workers import, and each worker waits for it (`wait_ready`) before logging.
+    With `artifacts_destination` the server stores the artifacts clients upload (proxied artifacts)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
+    artifacts = ["--artifacts-destination", artifacts_destination] if artifacts_destination else []
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri, *artifacts,
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
