@@ -1,6 +1,7 @@
 """A search across hosts, as separate processes on 127.0.0.1: `pipeline tune --chief` and two
-`pipeline tune --worker` against the PostgreSQL-backed tracking server; one worker is killed with
-SIGKILL mid-trial, its trial goes to the other worker, and every trial is tracked once."""
+`pipeline tune --worker` against the PostgreSQL-backed tracking server. One worker is killed with
+SIGKILL mid-trial (its trial goes to the other worker), the chief is stopped and restarted with
+`--resume` while the other worker trains, and every trial ends up tracked once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from mlflow import MlflowClient
 
@@ -35,60 +37,76 @@ train:
   metrics: [accuracy]
 track: {experiment: hosts}
 search:
-  max_trials: 4
+  max_trials: 3
   space:
     train.optimizer.learning_rate: {log_uniform: [1.0e-3, 1.0e-1]}
 """
 
 
-def _tune(recipe, *args, tuner_id: str | None = None) -> subprocess.Popen:
+def _tune(recipe, log: Path, *args, tuner_id: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_BACKEND": "jax"}
     env.pop("MLFLOW_TRACKING_URI", None)
     if tuner_id:
         env["KERASTUNER_TUNER_ID"] = tuner_id
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "tune", str(recipe), *args], env=env, cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with open(log, "w", encoding="utf-8") as out:
+        return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "tune", str(recipe), *args], env=env,
+                                cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
 
 
-def test_chief_and_two_workers_track_every_trial_once_when_a_worker_is_killed(pg_tracking_uri, write_recipe,
-                                                                              tmp_path):
+def _wait_for(what, procs, logs, deadline_s: float = 300):
+    deadline = time.monotonic() + deadline_s
+    while not what():
+        ended = {str(log): log.read_text() for p, log in zip(procs, logs) if p.poll() is not None}
+        assert not ended and time.monotonic() < deadline, ended
+        time.sleep(0.2)
+
+
+def test_chief_and_two_workers_keep_every_trial_once_through_a_killed_worker_and_a_restarted_chief(
+        pg_tracking_uri, write_recipe, tmp_path):
     recipe = write_recipe("hosts.yaml", RECIPE)
     chief = f"127.0.0.1:{free_port()}"
     common = ("--chief", chief, "--tracking-uri", pg_tracking_uri)
+    boss_args = (*common, "--dir", str(tmp_path / "chief"), "--worker-timeout", "15")
+    logs = [tmp_path / f"{name}.log" for name in ("a", "chief", "b", "chief2")]
     # any order: a worker started before the chief waits for it
-    doomed = _tune(recipe, "--worker", *common, "--dir", str(tmp_path / "a"), tuner_id="worker-a")
-    boss = _tune(recipe, *common, "--dir", str(tmp_path / "chief"), "--worker-timeout", "15")
-    other = _tune(recipe, "--worker", *common, "--dir", str(tmp_path / "b"), tuner_id="worker-b")
-    procs = (doomed, boss, other)
+    doomed = _tune(recipe, logs[0], "--worker", *common, "--dir", str(tmp_path / "a"), tuner_id="worker-a")
+    boss = _tune(recipe, logs[1], *boss_args)
+    other = _tune(recipe, logs[2], "--worker", *common, "--dir", str(tmp_path / "b"), tuner_id="worker-b")
+    procs = [doomed, boss, other]
+    client = MlflowClient(tracking_uri=pg_tracking_uri)
     try:
-        deadline = time.monotonic() + 300
-        while not list((tmp_path / "a").glob("stage0/trial_*/backup_0/training_metadata.json")):  # an epoch done
-            assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, \
-                [p.communicate(timeout=60)[0] for p in procs if p.poll() is not None]
-            time.sleep(0.1)
-        (lost,) = [f.parent.parent.name.removeprefix("trial_")
-                   for f in (tmp_path / "a").glob("stage0/trial_*/backup_0/training_metadata.json")]
+        backups = lambda: list((tmp_path / "a").glob("stage0/trial_*/backup_0/training_metadata.json"))  # noqa: E731
+        _wait_for(backups, procs, logs)  # worker-a finished an epoch of its trial
+        lost = backups()[0].parent.parent.name.removeprefix("trial_")
         doomed.send_signal(signal.SIGKILL)
-        out, _ = boss.communicate(timeout=400)
-        assert boss.returncode == 0, out
-        worker_out, _ = other.communicate(timeout=60)
-        assert other.returncode == 0, worker_out
+        doomed.wait(timeout=60)
+
+        def marked():  # the chief gave the trial to another worker and marked the dead worker's run
+            experiment = client.get_experiment_by_name("hosts").experiment_id
+            return client.search_runs([experiment], "attributes.status = 'KILLED'")
+
+        _wait_for(marked, procs[1:], logs[1:3])
+        boss.send_signal(signal.SIGTERM)  # the chief stops; worker-b goes on and waits for it
+        assert boss.wait(timeout=120) == 1, logs[1].read_text()
+        boss = _tune(recipe, logs[3], *boss_args, "--resume")
+        procs = [boss, other]
+        assert boss.wait(timeout=400) == 0, logs[3].read_text()
+        assert other.wait(timeout=60) == 0, logs[2].read_text()
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
-                p.communicate()
-    assert f"chief: trial {lost} goes back to the queue: worker worker-a silent" in out
-    assert "the search is done" in worker_out
+                p.wait()
+    assert f"chief: trial {lost} goes back to the queue: worker worker-a silent" in logs[1].read_text()
+    assert "the search is done" in logs[2].read_text()
 
-    client = MlflowClient(tracking_uri=pg_tracking_uri)
     runs = client.search_runs([client.get_experiment_by_name("hosts").experiment_id])
-    (parent,) = [r for r in runs if r.data.tags.get("search.role") == "parent"]
-    assert parent.info.status == "FINISHED" and parent.data.metrics["trials_completed"] == 4
+    (parent,) = [r for r in runs if r.data.tags.get("search.role") == "parent"]  # the restart went on in it
+    assert parent.info.status == "FINISHED" and parent.data.metrics["trials_completed"] == 3
     assert parent.data.params["search.chief"] == chief
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     finished = sorted(r.data.tags["search.trial_id"] for r in trials if r.info.status == "FINISHED")
-    assert finished == ["0", "1", "2", "3"]  # each trial tracked once
+    assert finished == ["0", "1", "2"]  # each trial tracked once: none lost, none run twice
     (killed,) = [r for r in trials if r.info.status != "FINISHED"]  # the killed worker's run, marked for it
     assert killed.info.status == "KILLED" and killed.data.tags["search.trial_id"] == lost
     assert killed.data.tags["search.worker"] == "worker-a" and "went to another worker" in killed.data.tags["error"]

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from concurrent import futures
+from dataclasses import asdict
 
 from pipeline.search.tuner import Job, row
 from pipeline.search.workers import chief_oracle
@@ -140,7 +141,7 @@ class Chief:
             if self.job is None:
                 return {"state": "wait"}
             return {"state": "job", "serial": self.serial, "recipe_hash": self.recipe_hash,
-                    "job": self.job.__dict__}
+                    "job": asdict(self.job)}
 
     def _alive(self, request: dict, context) -> dict:
         with self.lock:

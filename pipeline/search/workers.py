@@ -3,7 +3,8 @@
 The chief is the oracle, served over gRPC on 127.0.0.1 from a thread of the `pipeline tune` process;
 each worker is a process (`python -m pipeline.search.worker JOB`) that asks it for trials and runs
 them. The workers log through a local `mlflow server` over the SQLite store (the chief writes the
-parent run before and after them), so the processes never race on the database file. Across hosts the same pieces run by hand (README).
+parent run before and after them), so the processes never race on the database file. Across hosts:
+`pipeline tune --chief` / `--worker` (pipeline/search/chief.py, remote_worker.py).
 """
 
 from __future__ import annotations
