@@ -1,7 +1,8 @@
 """A search across hosts, as separate processes on 127.0.0.1: `pipeline tune --chief` and two
 `pipeline tune --worker` against the PostgreSQL-backed tracking server. One worker is killed with
 SIGKILL mid-trial (its trial goes to the other worker), the chief is stopped and restarted with
-`--resume` while the other worker trains, and every trial ends up tracked once."""
+`--resume` while the other worker trains, the worker follows it into a second stage, and every
+trial ends up tracked once."""
 
 from __future__ import annotations
 
@@ -37,7 +38,9 @@ train:
   metrics: [accuracy]
 track: {experiment: hosts}
 search:
-  max_trials: 3
+  stages:
+    - {epochs: 4, max_trials: 3, top_k: 2}
+    - {epochs: 1, max_trials: 1}      # the workers move on to the narrowed stage
   space:
     train.optimizer.learning_rate: {log_uniform: [1.0e-3, 1.0e-1]}
 """
@@ -102,15 +105,17 @@ def test_chief_and_two_workers_keep_every_trial_once_through_a_killed_worker_and
 
     runs = client.search_runs([client.get_experiment_by_name("hosts").experiment_id])
     (parent,) = [r for r in runs if r.data.tags.get("search.role") == "parent"]  # the restart went on in it
-    assert parent.info.status == "FINISHED" and parent.data.metrics["trials_completed"] == 3
+    assert parent.info.status == "FINISHED" and parent.data.metrics["trials_completed"] == 4
     assert parent.data.params["search.chief"] == chief
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    finished = sorted(r.data.tags["search.trial_id"] for r in trials if r.info.status == "FINISHED")
-    assert finished == ["0", "1", "2"]  # each trial tracked once: none lost, none run twice
+    finished = sorted((r.data.tags["search.stage"], r.data.tags["search.trial_id"])
+                      for r in trials if r.info.status == "FINISHED")
+    assert finished == [("0", "0"), ("0", "1"), ("0", "2"), ("1", "0")]  # each trial once: none lost or redone
     (killed,) = [r for r in trials if r.info.status != "FINISHED"]  # the killed worker's run, marked for it
     assert killed.info.status == "KILLED" and killed.data.tags["search.trial_id"] == lost
     assert killed.data.tags["search.worker"] == "worker-a" and "went to another worker" in killed.data.tags["error"]
-    redone = next(r for r in trials if r.info.status == "FINISHED" and r.data.tags["search.trial_id"] == lost)
+    redone = next(r for r in trials if r.info.status == "FINISHED" and r.data.tags["search.trial_id"] == lost
+                  and r.data.tags["search.stage"] == "0")
     assert redone.data.tags["search.worker"] == "worker-b"
     assert len(client.get_metric_history(redone.info.run_id, "val_accuracy")) == 4
 
@@ -120,6 +125,6 @@ def test_chief_and_worker_refuse_what_cannot_work(write_recipe, tracking_uri, ca
     for args, message in ((["--worker"], "--worker needs --chief"),
                           (["--chief", "127.0.0.1:x"], "expected HOST:PORT"),
                           (["--chief", "127.0.0.1:8000", "--workers", "2"], "start workers with --worker"),
-                          (["--chief", "127.0.0.1:8000"], "a SQLite file is local to this host")):
+                          (["--chief", "127.0.0.1:8000"], "needs an MLflow tracking server every host reaches")):
         assert main(["tune", str(recipe), *args]) == 2, args
         assert message in capsys.readouterr().err, args

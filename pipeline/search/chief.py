@@ -189,24 +189,12 @@ def _servicer(chief: Chief):
             chief.echo(row(chief.job, done), flush=True)
             return protos.get_service().EndTrialResponse()
 
-        def UpdateTrial(self, request, context):
+    def locked(method):
+        def call(self, request, context):
             with chief.lock:
-                return super().UpdateTrial(request, context)
+                return method(self, request, context)
+        return call
 
-        def GetTrial(self, request, context):
-            with chief.lock:
-                return super().GetTrial(request, context)
-
-        def GetSpace(self, request, context):
-            with chief.lock:
-                return super().GetSpace(request, context)
-
-        def UpdateSpace(self, request, context):
-            with chief.lock:
-                return super().UpdateSpace(request, context)
-
-        def GetBestTrials(self, request, context):
-            with chief.lock:
-                return super().GetBestTrials(request, context)
-
+    for name in ("UpdateTrial", "GetTrial", "GetSpace", "UpdateSpace", "GetBestTrials"):  # the rest, as they are
+        setattr(StageServicer, name, locked(getattr(OracleServicer, name)))
     return StageServicer(None)

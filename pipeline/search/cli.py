@@ -33,9 +33,11 @@ def tune_command(args) -> int:
             chief = parse_address(args.chief)
         except AddressError as exc:
             return _usage(str(exc))
-        if not args.worker and tracking.tracking_uri(args.tracking_uri).startswith("sqlite:"):
-            return _usage("--chief needs a tracking server every host reaches (--tracking-uri http://HOST:5000, "
-                          "docs/several-hosts.md); a SQLite file is local to this host")
+        uri = tracking.tracking_uri(args.tracking_uri)
+        if not args.worker and not uri.startswith(("http://", "https://", "databricks")):
+            # a SQLite file is local to this host; a database URI would leave each host's artifacts on it
+            return _usage(f"--chief needs an MLflow tracking server every host reaches (--tracking-uri "
+                          f"http://HOST:5000, docs/several-hosts.md); got {uri}")
     from pipeline.search import interrupt
     from pipeline.search.chief import AddressError
     from pipeline.search.remote_worker import WrongRecipe
