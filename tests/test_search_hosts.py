@@ -23,14 +23,14 @@ RECIPE = """\
 name: hosts
 seed: 5
 data:
-  source: {type: mnist1d, num_samples: 2000}
+  source: {type: mnist1d, num_samples: 1200}
   split: {val: 0.2}
 model:
   layers:
     - {type: flatten}
     - {type: dense, units: 10}
 train:
-  epochs: 4
+  epochs: 3
   batch_size: 8
   steps_per_execution: 1
   optimizer: {type: sgd, learning_rate: 1.0e-2}
@@ -39,7 +39,7 @@ train:
 track: {experiment: hosts}
 search:
   stages:
-    - {epochs: 4, max_trials: 3, top_k: 2}
+    - {epochs: 3, max_trials: 3, top_k: 2}
     - {epochs: 1, max_trials: 1}      # the workers move on to the narrowed stage
   space:
     train.optimizer.learning_rate: {log_uniform: [1.0e-3, 1.0e-1]}
@@ -117,7 +117,7 @@ def test_chief_and_two_workers_keep_every_trial_once_through_a_killed_worker_and
     redone = next(r for r in trials if r.info.status == "FINISHED" and r.data.tags["search.trial_id"] == lost
                   and r.data.tags["search.stage"] == "0")
     assert redone.data.tags["search.worker"] == "worker-b"
-    assert len(client.get_metric_history(redone.info.run_id, "val_accuracy")) == 4
+    assert len(client.get_metric_history(redone.info.run_id, "val_accuracy")) == 3
 
 
 def test_chief_and_worker_refuse_what_cannot_work(write_recipe, tracking_uri, capsys):

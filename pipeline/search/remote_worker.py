@@ -33,10 +33,14 @@ def tuner_id() -> str:
 
 
 def channel(address: str):
-    """A gRPC channel whose calls wait for the chief instead of failing while it is away."""
+    """A gRPC channel whose calls wait for the chief instead of failing while it is away, and are sent
+    again when it went away mid-call (the chief answers a repeated call as the first: same trial)."""
     import grpc
 
-    config = {"methodConfig": [{"name": [{}], "waitForReady": True, "timeout": f"{CHIEF_WAIT_S:.0f}s"}]}
+    retry = {"maxAttempts": 5, "initialBackoff": "1s", "maxBackoff": "30s", "backoffMultiplier": 2,
+             "retryableStatusCodes": ["UNAVAILABLE"]}
+    config = {"methodConfig": [{"name": [{}], "waitForReady": True, "timeout": f"{CHIEF_WAIT_S:.0f}s",
+                                "retryPolicy": retry}]}
     return grpc.insecure_channel(address, options=[("grpc.service_config", json.dumps(config))])
 
 
