@@ -28,7 +28,6 @@ SERVICE = "pipeline.search.Chief"
 HEARTBEAT_S = 2.0
 IDLE_REPLY_S = 1.0  # KerasTuner's workers ask again at once after IDLE: slow them down here
 DONE_GRACE_S = 3.0  # after the last stage, workers still polling are told `done`
-DEFAULT_PORT = 8000
 
 
 class AddressError(ValueError):

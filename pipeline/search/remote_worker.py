@@ -68,16 +68,7 @@ def work(address: str, recipe_hash: str, directory: str, tracking_uri: str | Non
     done_serial = None
     try:
         while True:
-            try:
-                reply = ask({"tuner_id": me}, timeout=CHIEF_WAIT_S)
-            except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                    echo(f"worker {me}: no chief answered on {address} within {CHIEF_WAIT_S:.0f} s", file=sys.stderr)
-                    return 1
-                raise
-            except grpc.RpcError as exc:  # a trial's call to the chief: away too long
-                echo(f"worker {me}: lost the chief on {address} ({exc.code().name})", file=sys.stderr)
-                return 1
+            reply = ask({"tuner_id": me}, timeout=CHIEF_WAIT_S)
             if reply["state"] == "done":
                 echo(f"worker {me}: the search is done", flush=True)
                 return 0
@@ -86,9 +77,13 @@ def work(address: str, recipe_hash: str, directory: str, tracking_uri: str | Non
                 continue
             if reply["recipe_hash"] != recipe_hash:
                 raise WrongRecipe(f"the chief on {address} searches another recipe (hash {reply['recipe_hash']}, "
-                                f"this one {recipe_hash}): start the worker with the chief's recipe and --set values")
+                                  f"this one {recipe_hash}): start the worker with the chief's recipe and --set values")
             run_stage(Job(**reply["job"]), chan, directory, tracking_uri)
             done_serial = reply["serial"]
+    except grpc.RpcError as exc:  # no chief answered within CHIEF_WAIT_S (or it refused the call)
+        echo(f"worker {me}: no answer from the chief on {address} ({exc.code().name}, "
+             f"waited up to {CHIEF_WAIT_S:.0f} s)", file=sys.stderr)
+        return 1
     finally:
         stop.set()
 
