@@ -88,7 +88,7 @@ def pg_tracking_uri():
         try:
             artifacts = folder / "artifacts"
             artifacts.mkdir()
-            with mlflow_server(database, artifacts_destination=str(artifacts)) as uri:
+            with mlflow_server(database, artifacts_destination=str(artifacts), stop_wait_s=2) as uri:
                 wait_ready(uri, SERVER_START_S)
                 yield uri
         finally:

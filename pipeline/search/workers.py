@@ -46,10 +46,11 @@ def wait_ready(uri: str, timeout_s: float = 300.0) -> None:
 
 
 @contextlib.contextmanager
-def mlflow_server(backend_uri: str, artifacts_destination: str | None = None):
+def mlflow_server(backend_uri: str, artifacts_destination: str | None = None, stop_wait_s: float = 10.0):
     """Start a `mlflow server` over `backend_uri` bound to 127.0.0.1 and yield its http URI at once:
     it starts while the workers import, and each worker waits for it (`wait_ready`) before logging.
-    With `artifacts_destination` the server stores the artifacts clients upload (proxied artifacts)."""
+    With `artifacts_destination` the server stores the artifacts clients upload (proxied artifacts).
+    It gets `stop_wait_s` to finish its requests (it waits for clients' idle keep-alive connections)."""
     port = free_port()
     artifacts = ["--artifacts-destination", artifacts_destination] if artifacts_destination else []
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri, *artifacts,
@@ -59,7 +60,7 @@ def mlflow_server(backend_uri: str, artifacts_destination: str | None = None):
         yield f"http://127.0.0.1:{port}"
     finally:
         # the server runs uvicorn in a child process: stop the whole process group
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        for sig, wait in ((signal.SIGTERM, stop_wait_s), (signal.SIGKILL, 10)):
             try:
                 os.killpg(proc.pid, sig)
                 proc.wait(timeout=wait)
