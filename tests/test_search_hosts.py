@@ -128,3 +128,62 @@ def test_chief_and_worker_refuse_what_cannot_work(write_recipe, tracking_uri, ca
                           (["--chief", "127.0.0.1:8000"], "needs an MLflow tracking server every host reaches")):
         assert main(["tune", str(recipe), *args]) == 2, args
         assert message in capsys.readouterr().err, args
+
+
+def test_chief_requeues_a_silent_workers_trial_and_counts_a_late_result_once(tmp_path, monkeypatch):
+    """The chief's rules, driven over gRPC as KerasTuner's workers call it (no training)."""
+    import threading
+
+    from keras_tuner.src.distribute.oracle_client import OracleClient
+
+    from pipeline.search.chief import SERVICE, Chief, decode, encode
+    from pipeline.search.remote_worker import channel
+    from pipeline.search.tuner import Job
+
+    port = free_port()
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "a")
+    job = Job(file="r.yaml", base={}, space={"train.optimizer.learning_rate": {"log_uniform": [1.0e-3, 1.0e-1]}},
+              tuner="random", objective="val_accuracy", goal="max", max_trials=2, epochs=1, seed=1,
+              directory=str(tmp_path), project="stage0")
+    lost, said = [], []
+    chief = Chief(("127.0.0.1", port), "hash", worker_timeout=1.0, echo=lambda *a, **k: said.append(a[0]),
+                  on_lost=lambda job, trial_id, reason: lost.append((trial_id, reason)))
+    ended = {}
+    with chief:
+        stage = threading.Thread(target=lambda: ended.update(oracle=chief.run_stage(job)))
+        stage.start()
+        ask = channel(f"127.0.0.1:{port}").unary_unary(f"/{SERVICE}/Job", request_serializer=encode,
+                                                       response_deserializer=decode)
+        deadline = time.monotonic() + 30
+        while ask({"tuner_id": "a"}, timeout=30)["state"] != "job":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        client = OracleClient(None)
+        first, second = client.create_trial("a"), client.create_trial("b")
+        assert (first.trial_id, second.trial_id) == ("0", "1")
+        while not lost:  # "b" says it is alive, "a" stays silent
+            ask({"tuner_id": "b"}, timeout=30)
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert lost[0][0] == "0" and "worker a silent" in lost[0][1]
+
+        def finish(trial, score):
+            client.update_trial(trial.trial_id, {"val_accuracy": score})
+            trial.status = "COMPLETED"
+            client.end_trial(trial)
+
+        finish(second, 0.5)
+        retried = client.create_trial("b")  # the lost trial, from KerasTuner's retry queue
+        assert retried.trial_id == "0" and retried.status == "RUNNING"
+        assert client.create_trial("c").status == "IDLE"  # no new trial, but one may come back: wait
+        finish(first, 0.7)  # "a" was alive after all: its result counts...
+        finish(retried, 0.1)  # ...and the second one for the same trial is ignored
+        assert client.create_trial("b").status == "STOPPED"
+        stage.join(timeout=30)
+        oracle = ended["oracle"]
+    assert oracle.end_order == ["1", "0"]
+    assert oracle.trials["0"].score == 0.7 and oracle.trials["0"].status == "COMPLETED"
+    assert [line.split()[1] for line in said if line.startswith("    0 ")] == ["1", "0"]  # one table row each
+    assert chief._job({"tuner_id": "b"}, None) == {"state": "done"}  # what workers are told after the last stage
