@@ -1,8 +1,8 @@
 """A throwaway PostgreSQL cluster and an `mlflow server` over it, shared by one test session.
 
-Exactly what docs/several-hosts.md tells users to run: `initdb` + `pg_ctl` (the Debian `postgresql`
-package, which `.ci/run` installs), then `mlflow server --backend-store-uri postgresql+psycopg2://...
---artifacts-destination DIR` on 127.0.0.1. PostgreSQL refuses to run as root, so as root the cluster
+The server docs/several-hosts.md sets up, on a cluster of its own: `initdb` + `pg_ctl` (the Debian
+`postgresql` package, which `.ci/run` installs), then `mlflow server --backend-store-uri
+postgresql+psycopg2://... --artifacts-destination DIR` on 127.0.0.1. PostgreSQL refuses to run as root, so as root the cluster
 runs as the `postgres` user (or `nobody`) in a folder handed to it. Where PostgreSQL or psycopg2 is
 missing the tests that use `pg_tracking_uri` skip and say which.
 """
