@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search; finished trials are kept")
     p.add_argument("--workers", type=int, default=1, help="trials in N processes (KerasTuner chief/worker)")
+    p.add_argument("--chief", metavar="HOST:PORT", help="serve the search to workers on other hosts (binds HOST, "
+                                                        "127.0.0.1 unless given); with --worker: the chief to ask")
+    p.add_argument("--worker", action="store_true", help="take trials from the --chief until its search is done")
+    p.add_argument("--worker-timeout", type=float, default=60.0, metavar="S",
+                   help="with --chief: a worker silent this long loses its trial to another (default 60)")
     p.add_argument("--dir", help="search state folder (default: tuning/<recipe name>)")
     p.add_argument("-o", "--output", help="where to write the best recipe (default: <dir>/best.yaml)")
     from pipeline.diagnostics.commands import add_commands  # diagnose | lr-find | report

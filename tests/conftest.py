@@ -34,6 +34,8 @@ train:
 
 load_plugins()
 
+pytest_plugins = ("tests.tracking_server",)  # pg_tracking_uri: one PostgreSQL-backed server per session
+
 
 @pytest.fixture(autouse=True)
 def fresh_registries():

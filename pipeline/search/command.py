@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from contextlib import nullcontext
 from pathlib import Path
@@ -49,8 +50,10 @@ def _param(path: str) -> str:
     return path.replace("[", ".").replace("]", "")
 
 
-def run_stage(job: Job, workers: int):
-    """Run one stage's trials in this process, or in `workers` processes; return its oracle."""
+def run_stage(job: Job, workers: int, chief=None):
+    """Run one stage's trials in this process, in `workers` processes, or on the chief's workers; return its oracle."""
+    if chief is not None:
+        return chief.run_stage(job)
     if workers > 1:
         from pipeline.search.workers import run_parallel
 
@@ -62,9 +65,43 @@ def run_stage(job: Job, workers: int):
     return tuner.oracle
 
 
+def _lost(uri: str, experiment_id: str, job: Job, trial_id: str, reason: str) -> None:
+    """Mark KILLED the runs a lost worker left RUNNING for this trial (its process could not)."""
+    from pipeline.search.tuner import TRIAL_TAG
+    from pipeline.tracking.run_logger import RunLogger
+    from pipeline.tracking.runs import children
+
+    for run in children(uri, job.parent_run_id, experiment_id):
+        if (run.status == "RUNNING" and run.tags.get(TRIAL_TAG) == trial_id
+                and run.tags.get("search.stage") == str(job.stage)):
+            RunLogger(uri, run.run_id, experiment_id).fail(f"{reason}: the trial went to another worker",
+                                                           status="KILLED")
+
+
+def work(recipe: str, overrides=(), chief: str = "127.0.0.1:8000", tracking_uri: str | None = None,
+         directory: str | None = None, echo=print) -> int:
+    """`pipeline tune RECIPE --worker --chief HOST:PORT`: run the chief's trials until its search is done."""
+    loaded = load_recipe(recipe, overrides)  # the chief checks it is the recipe it searches
+    from pipeline import backend
+
+    backend.activate(loaded.resolved["backend"])  # before KerasTuner imports Keras
+    from pipeline.plugins import load_plugins
+    from pipeline.search.remote_worker import tuner_id, work as take_trials
+
+    load_plugins()
+    name = loaded.resolved.get("name") or Path(recipe).stem
+    folder = Path(directory or Path("tuning") / f"{name}-workers" / tuner_id())
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")  # else the chief's
+    return take_trials(chief, loaded.hash, str(folder), uri, echo=echo)
+
+
 def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: bool = False, workers: int = 1,
-         directory: str | None = None, output: str | None = None, echo=print) -> dict:
-    """Run the recipe's search; return {'best': row, 'recipe': path of the best recipe, 'parent_run_id': id}."""
+         directory: str | None = None, output: str | None = None, chief: tuple[str, int] | None = None,
+         worker_timeout: float = 60.0, echo=print) -> dict:
+    """Run the recipe's search; return {'best': row, 'recipe': path of the best recipe, 'parent_run_id': id}.
+
+    With `chief` (host, port) the trials run on workers that ask this process for them (`work`)."""
     loaded = load_recipe(recipe, overrides)
     data = loaded.resolved
     if not data.get("search"):
@@ -97,7 +134,14 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
     for note in notes:
         echo(f"note: {note}")
     seed = base.get("seed", 42) if settings.seed is None else settings.seed
-    with server as log_uri:  # the trials' store: a local server for workers, else the store itself
+    hosts = nullcontext()
+    if chief is not None:
+        from pipeline.search.chief import Chief
+
+        hosts = Chief(chief, loaded.hash, worker_timeout, echo=echo,
+                      on_lost=lambda job, trial_id, reason: _lost(uri, experiment_id, job, trial_id, reason))
+    # the trials' store (a local server for workers, else the store itself); the chief serving workers
+    with server as log_uri, hosts:
         # the parent run is written to the store itself, never while workers log
         tags = {"search.role": "parent", "recipe.file": str(recipe), "recipe.hash": loaded.hash}
         if state.get("parent_run_id"):
@@ -111,7 +155,8 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
             if "parent_run_id" not in state:
                 used = settings.model_dump(exclude={"space", "stages"}) | {"seed": seed, "direction": settings.goal}
                 parent.log_params({f"search.{k}": v for k, v in used.items()}  # values used, never 'None'
-                                  | {"search.stages": len(stages), "search.workers": workers})
+                                  | {"search.stages": len(stages), "search.workers": workers}
+                                  | ({"search.chief": f"{chief[0]}:{chief[1]}"} if chief else {}))
                 parent.log_params({f"space.{_param(k)}": json.dumps(v)[:500] for k, v in settings.space.items()})
                 parent.log_text(yaml.safe_dump(data, sort_keys=False), "recipe.yaml")
             space = settings.space
@@ -127,11 +172,12 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
                           tracking_uri=log_uri)
                 parent.log_dict(space, f"search/space_stage{i}.yaml")
                 echo(f"stage {i}: {settings.tuner} search, up to {job.max_trials} trials of {job.epochs} epochs"
-                     + (f", {workers} workers" if workers > 1 else ""))
+                     + (f", {workers} workers" if workers > 1 else "")
+                     + (" on the workers that ask this chief" if chief else ""))
                 for dim_name, entry in space.items():
                     echo(f"  {dim_name}: {json.dumps(entry)}")
                 echo(header(job), flush=True)
-                oracle = run_stage(job, workers)
+                oracle = run_stage(job, workers, chief=hosts if chief else None)
                 stage_trials.append((i, list(oracle.trials.values())))
                 if i + 1 < len(stages):
                     top = [dict(t.hyperparameters.values) for t in oracle.get_best_trials(stage.top_k)]

@@ -3,7 +3,8 @@
 The chief is the oracle, served over gRPC on 127.0.0.1 from a thread of the `pipeline tune` process;
 each worker is a process (`python -m pipeline.search.worker JOB`) that asks it for trials and runs
 them. The workers log through a local `mlflow server` over the SQLite store (the chief writes the
-parent run before and after them), so the processes never race on the database file. Across hosts the same pieces run by hand (README).
+parent run before and after them), so the processes never race on the database file. Across hosts:
+`pipeline tune --chief` / `--worker` (pipeline/search/chief.py, remote_worker.py).
 """
 
 from __future__ import annotations
@@ -45,18 +46,21 @@ def wait_ready(uri: str, timeout_s: float = 300.0) -> None:
 
 
 @contextlib.contextmanager
-def mlflow_server(backend_uri: str):
+def mlflow_server(backend_uri: str, artifacts_destination: str | None = None, stop_wait_s: float = 10.0):
     """Start a `mlflow server` over `backend_uri` bound to 127.0.0.1 and yield its http URI at once:
-    it starts while the workers import, and each worker waits for it (`wait_ready`) before logging."""
+    it starts while the workers import, and each worker waits for it (`wait_ready`) before logging.
+    With `artifacts_destination` the server stores the artifacts clients upload (proxied artifacts).
+    It gets `stop_wait_s` to finish its requests (it waits for clients' idle keep-alive connections)."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
+    artifacts = ["--artifacts-destination", artifacts_destination] if artifacts_destination else []
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri, *artifacts,
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         # the server runs uvicorn in a child process: stop the whole process group
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        for sig, wait in ((signal.SIGTERM, stop_wait_s), (signal.SIGKILL, 10)):
             try:
                 os.killpg(proc.pid, sig)
                 proc.wait(timeout=wait)
