@@ -182,3 +182,29 @@ def test_exploded_run_logs_its_last_loss_and_prints_its_run_id(tmp_path):
     assert run.info.status == "FAILED" and f"the MLflow run {run.info.run_id} is marked FAILED" in done.stderr
     (point,) = client.get_metric_history(run.info.run_id, "loss_at_failure")
     assert point.step == 0 and not point.value <= 3 * 2.31  # NaN or past 3 x the initial loss (~ln 10)
+
+
+def test_dataset_inputs_survive_two_runs_racing_to_create_the_same_dataset(tracking_uri):
+    """Two workers of one search log the same split at once: MLflow's insert of the dataset row
+    fails for the loser with a UNIQUE constraint; the retry finds the row instead of failing the trial."""
+    import mlflow
+    import numpy as np
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.tracking.run_logger import RunLogger
+
+    experiment = mlflow.MlflowClient(tracking_uri).create_experiment("race")
+    logger = RunLogger.start(tracking_uri, experiment, "r", {})
+    real, calls = logger.client.log_inputs, []
+
+    def lose_the_race_once(run_id, inputs):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise MlflowException("UNIQUE constraint failed: datasets.experiment_id, datasets.name, datasets.digest")
+        return real(run_id, inputs)
+
+    logger.client.log_inputs = lose_the_race_once
+    logger.log_inputs([(mlflow.data.from_numpy(np.zeros((3, 2)), name="split"), "train")])
+    logger.end("FINISHED")
+    inputs = mlflow.MlflowClient(tracking_uri).get_run(logger.run_id).inputs.dataset_inputs
+    assert len(calls) == 2 and [d.dataset.name for d in inputs] == ["split"]

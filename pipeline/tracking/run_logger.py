@@ -253,8 +253,17 @@ class RunLogger:
         from mlflow.entities import DatasetInput, InputTag
         from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-        self.client.log_inputs(self.run_id, [DatasetInput(d._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, c)])
-                                             for d, c in datasets])
+        from mlflow.exceptions import MlflowException
+
+        inputs = [DatasetInput(d._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, c)]) for d, c in datasets]
+        for attempt in range(3):
+            try:
+                return self.client.log_inputs(self.run_id, inputs)
+            except MlflowException:
+                # MLflow inserts a dataset row it did not find: two runs of one search logging the
+                # same split at once race on (experiment, name, digest). The retry finds the row.
+                if attempt == 2:
+                    raise
 
     def log_output(self, path: str, artifact) -> None:
         """An artifact of whatever kind a report returns: figure, table (a pandas DataFrame),
