@@ -1,4 +1,4 @@
-"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report | runs).
+"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report | runs | export).
 
 Exit codes: 0 success, 1 the run failed, 2 bad recipe, arguments or store (one message, no traceback),
 130 / 143 a run stopped by SIGINT / SIGTERM (marked KILLED, resumable).
@@ -53,8 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     from pipeline.diagnostics.commands import add_commands  # diagnose | lr-find | report
     from pipeline.tracking.commands import add_commands as add_run_commands  # runs
 
+    from pipeline.export import add_commands as add_export_command  # export
+
     add_commands(sub, recipe_command)
     add_run_commands(sub)
+    add_export_command(sub)
     p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
