@@ -73,7 +73,9 @@ def export_model(source: Path, fmt: str, out: Path) -> None:
 
     model = load_model(source, compile=False)
     if fmt == "keras":
-        model.save(out)
+        from pipeline.keras_compat import save_model  # no TensorFlow import on another backend
+
+        save_model(model, out)
         return
     (spec,) = model.inputs  # a reloaded model was never called, which ONNX export on TensorFlow refuses
     model(np.zeros((1, *spec.shape[1:]), dtype=spec.dtype))
