@@ -13,9 +13,11 @@ the run's end-of-run metrics (those logged at its `step`), and registered when t
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 NAME = "model"  # the logged model's name (the run's "Logged models" list)
+ENTRY = Path(__file__).with_name("pyfunc_entry.py")  # the model's code (MLflow's "models from code")
 
 
 def requirements(backend: str, distributions: dict[str, str]) -> list[str]:
@@ -46,7 +48,6 @@ def log_model(run_id: str, keras_file: str | Path, raw_example, config: dict, st
         step: the run's metrics logged at this step are linked to the model (its end-of-run metrics).
         register: a registered model name to add this model to as a new version, or None.
     """
-    from pipeline.tracking import pyfunc_entry
     from pipeline.tracking.pyfunc_model import KERAS_FILE  # first: it imports mlflow.pyfunc quietly
 
     import mlflow
@@ -57,8 +58,10 @@ def log_model(run_id: str, keras_file: str | Path, raw_example, config: dict, st
     # made here, in the run's experiment (Model.log would put it in the global "active" experiment)
     created = client.create_logged_model(run.info.experiment_id, NAME, source_run_id=run_id,
                                          params=dict(run.data.params))
-    info = Model.log(None, name=NAME, flavor=mlflow.pyfunc, run_id=run_id, model_id=created.model_id, step=step,
-                     python_model=pyfunc_entry.__file__, artifacts={KERAS_FILE: str(keras_file)},
-                     model_config=config, input_example=raw_example, pip_requirements=pip_requirements,
-                     registered_model_name=register)
+    with warnings.catch_warnings():  # about missing values in integer inputs; ours is the output class id
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)
+        info = Model.log(None, name=NAME, flavor=mlflow.pyfunc, run_id=run_id, model_id=created.model_id,
+                         step=step, python_model=str(ENTRY), artifacts={KERAS_FILE: str(keras_file)},
+                         model_config=config, input_example=raw_example, pip_requirements=pip_requirements,
+                         registered_model_name=register)
     return info.model_uri

@@ -4,8 +4,8 @@
 project's `RecipeModel`, so the logged model needs the project installed where it is loaded.
 """
 
-import mlflow.models
+from pipeline.tracking.pyfunc_model import RecipeModel  # first: it imports mlflow.pyfunc quietly
 
-from pipeline.tracking.pyfunc_model import RecipeModel
+import mlflow.models  # noqa: E402
 
 mlflow.models.set_model(RecipeModel())
