@@ -51,9 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="search state folder (default: tuning/<recipe name>)")
     p.add_argument("-o", "--output", help="where to write the best recipe (default: <dir>/best.yaml)")
     from pipeline.diagnostics.commands import add_commands  # diagnose | lr-find | report
-    from pipeline.tracking.commands import add_commands as add_run_commands  # runs
-
     from pipeline.export import add_commands as add_export_command  # export
+    from pipeline.tracking.commands import add_commands as add_run_commands  # runs
 
     add_commands(sub, recipe_command)
     add_run_commands(sub)

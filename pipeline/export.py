@@ -49,8 +49,9 @@ def unsupported(fmt: str, backend: str) -> str | None:
     ready = [b for b, packages in needs.items() if b != backend and all(find_spec(p) for p in packages)]
     why = (f"needs {', '.join(missing)} on the {backend} backend (not installed)" if backend in needs
            else f"cannot be written on the {backend} backend")
+    packages = sorted({p for ps in needs.values() for p in ps})
     hint = (f"; the {ready[0]} backend can: KERAS_BACKEND={ready[0]} pipeline export ... --format {fmt}" if ready
-            else f"; backends that can: {', '.join(needs)} (with {', '.join(sorted({p for ps in needs.values() for p in ps}))})")
+            else f"; backends that can: {', '.join(needs)} (with {', '.join(packages)})")
     return f"format {fmt} {why}{hint}"
 
 

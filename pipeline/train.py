@@ -246,9 +246,10 @@ class _Session:
                       "from_logits": from_logits(plan) if plan.recipe.task == "classification" else None,
                       "input_dtype": splits.raw_dtype, "batch_size": plan.recipe.train.batch_size}
             plugins = {p.distribution: p.version for p in plan.providers if p.distribution}
-            uri = logged_model.log_model(self.logger.run_id, path, np.asarray(data.x[:3], splits.raw_dtype), config, step,
+            example = np.asarray(data.x[:3], splits.raw_dtype)  # raw inputs, as the model takes them
+            uri = logged_model.log_model(self.logger.run_id, path, example, config, step,
                                          logged_model.requirements(backend, plugins),
-                                         register=None if self.nested else track.register)
+                                         register=None if self.nested else track.register)  # not folds
         self.logger.set_tags({"model.uri": uri})
 
     def _close(self, status: str) -> None:

@@ -112,7 +112,8 @@ def test_logged_model_is_linked_to_the_run_and_its_end_of_run_metrics(flowers):
     assert model.params["train.epochs"] == "8"
     mlflow.set_tracking_uri(flowers.uri)  # models:/ URIs are read from the current store
     info = mlflow.models.get_model_info(flowers.model_uri)
-    assert info.signature.inputs.to_dict() == [{"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": (-1, 3)}}]
+    (spec,) = info.signature.inputs.to_dict()
+    assert spec == {"type": "tensor", "tensor-spec": {"dtype": "float32", "shape": (-1, 3)}}
     assert info.saved_input_example_info is not None
 
 

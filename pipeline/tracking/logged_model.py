@@ -26,7 +26,7 @@ def requirements(backend: str, distributions: dict[str, str]) -> list[str]:
     loading the model in a subprocess, which costs seconds per run."""
     from importlib.metadata import PackageNotFoundError, version
 
-    names = {"keras-recipe-pipeline", "keras", "mlflow", {"tensorflow": "tensorflow", "torch": "torch"}.get(backend, "jax")}
+    names = {"keras-recipe-pipeline", "keras", "mlflow", backend if backend in ("tensorflow", "torch") else "jax"}
     out = {}
     for name in names:
         try:
