@@ -82,7 +82,7 @@ mlflow.set_tracking_uri(sys.argv[1])
 model = mlflow.pyfunc.load_model(sys.argv[2])
 out = model.predict(np.load(sys.argv[3]))
 print(json.dumps({"labels": out["label"].tolist(), "sums": out.filter(like="probability_").sum(axis=1).tolist(),
-                  "columns": list(out.columns), "keras_tuner": "keras_tuner" in sys.modules}))
+                  "columns": list(out.columns)}))
 """
 
 
@@ -235,3 +235,11 @@ def test_export_refuses_an_unknown_run_with_close_matches(flowers, tmp_path, cap
     assert err.startswith("error: no run") and f"did you mean {run_id}?" in err and "Traceback" not in err
     assert main(["export", run_id, "--out", str(tmp_path / "m.h5"), "--tracking-uri", flowers.uri]) == 2
     assert ".keras" in capsys.readouterr().err
+
+
+def test_a_format_a_backend_cannot_write_names_the_backends_that_can():
+    from pipeline.export import unsupported
+
+    assert unsupported("keras", "torch") is None and unsupported("saved_model", "jax") is None
+    assert unsupported("saved_model", "torch") == ("format saved_model cannot be written on the torch backend; the jax "
+                                                   "backend can: KERAS_BACKEND=jax pipeline export ... --format saved_model")
