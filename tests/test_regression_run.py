@@ -87,6 +87,13 @@ def test_breast_cancer_binary_end_to_end(tracking_uri):
     assert m["test_roc_auc_positive"] > 0.8  # after 3 epochs (the full recipe: 0.99)
     assert {"plots/roc_curves.png", "plots/pr_curves.png"} <= artifacts(run.info.run_id, "plots")
     assert run.data.params["data.label_map"] == "benign:0 malignant:1"
+    # the run's MLflow model reads the one logit as P(malignant) and answers with the class names
+    from pipeline.tracking import pyfunc_model  # noqa: F401 (imports mlflow.pyfunc without MLflow's own warning)
+
+    _, raw = prepare_data(load_recipe(recipe, ["data.preprocess=[]"]))
+    out = mlflow.pyfunc.load_model(run.data.tags["model.uri"]).predict(raw.x_test)
+    names = np.asarray(["benign", "malignant"])
+    assert np.mean(out["label"].to_numpy() == names[raw.y_test]) == pytest.approx(m["test_accuracy"], abs=1e-6)
     name, score = baselines().baseline_score(load_recipe(recipe))
     assert name == "LogisticRegression" and score > 0.95
 
