@@ -1,4 +1,5 @@
-"""The `pipeline` command: run | validate | show | plugins | catalogue | reference | ui (+ diagnose | lr-find | report | runs | schema).
+"""The `pipeline` command: run | validate | show | plugins | catalogue | reference | ui
+(+ diagnose | lr-find | report | runs | schema | export).
 
 Exit codes: 0 success, 1 the run failed, 2 bad recipe, arguments or store (one message, no traceback),
 130 / 143 a run stopped by SIGINT / SIGTERM (marked KILLED, resumable).
@@ -63,12 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", help="search state folder (default: tuning/<recipe name>)")
     p.add_argument("-o", "--output", help="where to write the best recipe (default: <dir>/best.yaml)")
     from pipeline.diagnostics.commands import add_commands  # diagnose | lr-find | report
+    from pipeline.export import add_commands as add_export_command  # export
     from pipeline.recipe.commands import add_commands as add_schema_command  # schema
     from pipeline.tracking.commands import add_commands as add_run_commands  # runs
 
     add_commands(sub, recipe_command)
     add_run_commands(sub)
     add_schema_command(sub)
+    add_export_command(sub)
     p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)

@@ -141,13 +141,15 @@ class _Session:
             for note in fitted.notes:
                 echo(f"note: {note}")
             result = evaluate(model, loaded.plan, splits, fitted.data, evaluate_test)
-            logger.log_metrics({**result.metrics, "fit_time_s": fitted.seconds})
+            # one step past the last epoch's: the metrics the logged model is linked to (Model.log)
+            end_step = max((len(v) for v in fitted.history.values()), default=0)
+            logger.log_metrics({**result.metrics, "fit_time_s": fitted.seconds}, step=end_step)
             for path, artifact in result.artifacts.items():
                 logger.log_output(path, artifact)
             from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
 
             self._log_model(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
-                            fitted.history)
+                            fitted.history, data, splits, end_step)
             from pipeline.diagnostics.report import after_training  # verdict, curve readings, report
 
             after_training(model, loaded, splits, fitted.history, logger, echo)
@@ -225,20 +227,39 @@ class _Session:
     def _saved(self, epochs_done: int) -> None:
         self.epochs_done = epochs_done
 
-    def _log_model(self, model, history: dict) -> None:
+    def _log_model(self, model, history: dict, data, splits, step: int) -> None:
+        """The model (taking raw inputs) as `model/model.keras` and as the run's MLflow model
+        (`pipeline/tracking/logged_model.py`), linked to the metrics logged at `step`."""
         import tempfile
         from pathlib import Path
 
+        import numpy as np
+
         from pipeline.keras_compat import save_model
         from pipeline.learning_curves import learning_curves
+        from pipeline.model.training import from_logits
+        from pipeline.tracking import logged_model
 
         if history:
             self.logger.log_figure(learning_curves(history), "plots/learning_curves.png")
-        if self.loaded.plan.recipe.track.log_model:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "model.keras"
-                save_model(model, path)
-                self.logger.log_artifact(path, "model")
+        plan = self.loaded.plan
+        track = plan.recipe.track
+        if not track.log_model:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.keras"
+            save_model(model, path)
+            self.logger.log_artifact(path, "model")
+            backend = self.loaded.resolved["backend"]
+            config = {"task": plan.recipe.task, "class_names": data.class_names, "backend": backend,
+                      "from_logits": from_logits(plan) if plan.recipe.task == "classification" else None,
+                      "input_dtype": splits.raw_dtype, "batch_size": plan.recipe.train.batch_size}
+            plugins = {p.distribution: p.version for p in plan.providers if p.distribution}
+            example = np.asarray(data.x[:3], splits.raw_dtype)  # raw inputs, as the model takes them
+            uri = logged_model.log_model(self.logger.run_id, path, example, config, step,
+                                         logged_model.requirements(backend, plugins),
+                                         register=None if self.nested else track.register)  # not folds
+        self.logger.set_tags({"model.uri": uri})
 
     def _close(self, status: str) -> None:
         from pipeline.checkpoint import files, location

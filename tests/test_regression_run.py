@@ -63,6 +63,12 @@ def test_diabetes_regression_end_to_end_in_original_units(tracking_uri, tmp_path
     report = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/regression_report.json")
     assert report["overall"]["mae"] == pytest.approx(m["test_mae"], rel=1e-4)
     assert 80 < np.mean(pred) < 220  # original units (the targets run 25-346), not standardized ones
+    # the run's MLflow model answers in the same units, from the same raw features
+    from pipeline.tracking import pyfunc_model  # noqa: F401 (imports mlflow.pyfunc without MLflow's own warning)
+
+    served = mlflow.pyfunc.load_model(run.data.tags["model.uri"]).predict(raw.x_test.astype("float32"))
+    assert served.shape == (len(raw.y_test), 1)
+    assert np.mean(np.abs(served[:, 0] - raw.y_test)) == pytest.approx(m["test_mae"], rel=1e-4)
     # the scikit-learn baseline reads the very same split
     name, score = baselines().baseline_score(load_recipe(recipe))
     assert name.startswith("Ridge") and 35 < score < 55
@@ -83,6 +89,13 @@ def test_breast_cancer_binary_end_to_end(tracking_uri):
     assert m["test_roc_auc_positive"] > 0.8  # after 3 epochs (the full recipe: 0.99)
     assert {"plots/roc_curves.png", "plots/pr_curves.png"} <= artifacts(run.info.run_id, "plots")
     assert run.data.params["data.label_map"] == "benign:0 malignant:1"
+    # the run's MLflow model reads the one logit as P(malignant) and answers with the class names
+    from pipeline.tracking import pyfunc_model  # noqa: F401 (imports mlflow.pyfunc without MLflow's own warning)
+
+    _, raw = prepare_data(load_recipe(recipe, ["data.preprocess=[]"]))
+    out = mlflow.pyfunc.load_model(run.data.tags["model.uri"]).predict(raw.x_test)
+    names = np.asarray(["benign", "malignant"])
+    assert np.mean(out["label"].to_numpy() == names[raw.y_test]) == pytest.approx(m["test_accuracy"], abs=1e-6)
     name, score = baselines().baseline_score(load_recipe(recipe))
     assert name == "LogisticRegression" and score > 0.95
 

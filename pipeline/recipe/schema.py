@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -108,12 +109,16 @@ class Train(Section):
     tta: TTA | None = None  # test-time augmentation, logged as test_tta_* (pipeline/tta.py)
 
 
-class Track(Section):
-    experiment: Name = "default"  # names become folder names (the experiment's artifacts): never paths
-    run_name: Name | None = None
-    tags: dict[str, str] = {}
-    log_model: bool = True
-    system_metrics: bool = False  # MLflow's system metrics (CPU, memory, disk, network, GPU) while the run runs
+with warnings.catch_warnings():  # `register` shadows ABCMeta.register, a class method recipes never use
+    warnings.filterwarnings("ignore", 'Field name "register"', UserWarning)
+
+    class Track(Section):
+        experiment: Name = "default"  # names become folder names (the experiment's artifacts): never paths
+        run_name: Name | None = None
+        tags: dict[str, str] = {}
+        log_model: bool = True
+        register: Name | None = None  # add the run's model to this registered model as a new version
+        system_metrics: bool = False  # MLflow's system metrics (CPU, memory, disk, network, GPU) while the run runs
 
 
 class Recipe(Section):
