@@ -4,6 +4,7 @@ every fold and trial with its curves and artifacts."""
 
 from __future__ import annotations
 
+import mlflow
 from mlflow import MlflowClient
 
 from pipeline.cli import main
@@ -40,6 +41,8 @@ def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> se
 def _record(uri: str, experiment: str) -> dict:
     """Every run of the experiment by name: status, params, tags, each metric's full history, artifacts."""
     client = MlflowClient(tracking_uri=uri)
+    # MLflow lists a run's logged-model artifacts through the *global* store: make it this one
+    mlflow.set_tracking_uri(uri)
     runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
     out = {}
     for run in runs:

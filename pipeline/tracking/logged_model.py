@@ -13,6 +13,8 @@ the run's end-of-run metrics (those logged at its `step`), and registered when t
 
 from __future__ import annotations
 
+import json
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -48,7 +50,7 @@ def log_model(run_id: str, keras_file: str | Path, raw_example, config: dict, st
         step: the run's metrics logged at this step are linked to the model (its end-of-run metrics).
         register: a registered model name to add this model to as a new version, or None.
     """
-    from pipeline.tracking.pyfunc_model import KERAS_FILE  # first: it imports mlflow.pyfunc quietly
+    from pipeline.tracking.pyfunc_model import CONFIG_FILE, KERAS_FILE  # first: imports mlflow.pyfunc quietly
 
     import mlflow
     from mlflow.models import Model
@@ -58,10 +60,14 @@ def log_model(run_id: str, keras_file: str | Path, raw_example, config: dict, st
     # made here, in the run's experiment (Model.log would put it in the global "active" experiment)
     created = client.create_logged_model(run.info.experiment_id, NAME, source_run_id=run_id,
                                          params=dict(run.data.params))
-    with warnings.catch_warnings():  # about missing values in integer inputs; ours is the output class id
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+        # about missing values in integer inputs; ours is the output class id
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)
+        config_file = Path(tmp) / f"{CONFIG_FILE}.json"  # not `model_config`: MLflow logs that as run params
+        config_file.write_text(json.dumps(config), encoding="utf-8")
         info = Model.log(None, name=NAME, flavor=mlflow.pyfunc, run_id=run_id, model_id=created.model_id,
-                         step=step, python_model=str(ENTRY), artifacts={KERAS_FILE: str(keras_file)},
-                         model_config=config, input_example=raw_example, pip_requirements=pip_requirements,
+                         step=step, python_model=str(ENTRY),
+                         artifacts={KERAS_FILE: str(keras_file), CONFIG_FILE: str(config_file)},
+                         input_example=raw_example, pip_requirements=pip_requirements,
                          registered_model_name=register)
     return info.model_uri

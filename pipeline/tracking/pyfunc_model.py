@@ -3,7 +3,7 @@
 What `mlflow.pyfunc.load_model(uri)`, `mlflow models serve` and the model registry load. It wraps
 the run's `model.keras` (which already holds the fitted preprocessing, `pipeline.data.preprocess_keras`,
 and for regression the mapping back to the targets' units, `pipeline.model.target_scaling_keras`)
-and says what its outputs mean (`model_config`, written by `pipeline.tracking.logged_model`):
+and says what its outputs mean (the `outputs_config` JSON artifact, written by `pipeline.tracking.logged_model`):
 
 - classification: a table with the predicted class (`label`: the class name when the data named
   its classes, else the class id) and one probability column per class (`probability_<class>`);
@@ -24,13 +24,18 @@ with warnings.catch_warnings():  # MLflow 3.17 warns about its own type hints wh
     import mlflow.pyfunc
 
 KERAS_FILE = "keras_model"  # the name of the `.keras` file among the pyfunc model's artifacts
+# what the outputs mean, as a JSON artifact: MLflow would log a `model_config` as the run's params
+CONFIG_FILE = "outputs_config"
 
 
 class RecipeModel(mlflow.pyfunc.PythonModel):
     """Loads the `.keras` artifact and turns its outputs into labels or values (see the module doc)."""
 
     def load_context(self, context):
-        config = context.model_config
+        import json
+
+        with open(context.artifacts[CONFIG_FILE], encoding="utf-8") as f:
+            config = json.load(f)
         if "keras" not in sys.modules:  # any backend loads a .keras file; the run's is known to work
             os.environ.setdefault("KERAS_BACKEND", config.get("backend", "jax"))
         from pipeline.saving import load_model
