@@ -1,4 +1,4 @@
-"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report | runs).
+"""The `pipeline` command: run | validate | show | plugins | catalogue | ui (+ diagnose | lr-find | report | runs | compare).
 
 Exit codes: 0 success, 1 the run failed, 2 bad recipe, arguments or store (one message, no traceback),
 130 / 143 a run stopped by SIGINT / SIGTERM (marked KILLED, resumable).
@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_commands(sub, recipe_command)
     add_run_commands(sub)
+    from pipeline.compare_command import add_command as add_compare
+
+    add_compare(sub)
     p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)

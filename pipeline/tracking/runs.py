@@ -123,3 +123,10 @@ def latest_finished(uri: str, experiment: str) -> str | None:
     runs = _client(uri).search_runs([found], filter_string="attributes.status = 'FINISHED'",
                                     order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.run_id if runs else None
+
+
+def history(uri: str, run_id: str, keys) -> dict[str, list[float]]:
+    """Per-epoch values of each metric in `keys` (by step), as Keras' `History.history` holds them."""
+    client = _client(uri)
+    return {key: [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+            for key in keys}
