@@ -19,7 +19,7 @@ def tune_command(args) -> int:
     previous = interrupt.install()  # a killed search stays resumable
     try:
         result = tune(args.recipe, args.overrides, tracking_uri=args.tracking_uri, resume=args.resume,
-                      workers=args.workers, directory=args.dir, output=args.output,
+                      workers=args.workers, directory=args.dir, output=args.output, rerun=args.rerun,
                       echo=lambda *a, **k: print(*a, **{"flush": True, **k}))
     except KeyboardInterrupt:
         print("interrupted: continue with `pipeline tune ... --resume`", file=sys.stderr)

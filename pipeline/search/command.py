@@ -39,7 +39,7 @@ def run_stage(job: Job, workers: int):
 
 
 def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: bool = False, workers: int = 1,
-         directory: str | None = None, output: str | None = None, echo=print) -> dict:
+         directory: str | None = None, output: str | None = None, echo=print, rerun: bool = False) -> dict:
     """Run the recipe's search; return {'best': row, 'recipe': path of the best recipe, 'parent_run_id': id}."""
     loaded = load_recipe(recipe, overrides)
     data = loaded.resolved
@@ -97,7 +97,7 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
                           seed=seed + i, executions=settings.executions_per_trial,
                           abort_factor=settings.abort_factor, hyperband_factor=settings.hyperband_factor,
                           stage=i, directory=str(folder), project=f"stage{i}", parent_run_id=parent_id,
-                          tracking_uri=log_uri)
+                          tracking_uri=log_uri, rerun=rerun)
                 parent.log_dict(space, f"search/space_stage{i}.yaml")
                 echo(f"stage {i}: {settings.tuner} search, up to {job.max_trials} trials of {job.epochs} epochs"
                      + (f", {workers} workers" if workers > 1 else ""))

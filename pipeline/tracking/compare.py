@@ -10,12 +10,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
-from pipeline.tracking.runs import RunRecord
+from pipeline.tracking.runs import NOT_CURVES, RunRecord
 
 #: metrics written once at the end of a run, shown first, in this order (others follow by name)
 FINAL_FIRST = ("train_error", "val_error", "train_r2", "val_r2")
-#: metrics that are not per-epoch curves (end-of-run values, bookkeeping)
-NOT_CURVES = ("test_", "final_", "cv_", "fold_", "fit_time_s", "train_error", "val_error", "train_r2", "val_r2")
 
 
 class UnknownRun(LookupError):
@@ -137,5 +135,4 @@ def load(uri: str, ref: str) -> Compared:
     run = find(uri, ref)
     text = runs.load_text(uri, run.run_id, "recipe.yaml")
     recipe = flatten(yaml.safe_load(text) or {}) if text else {}
-    curves = [k for k in run.metrics if not k.startswith(NOT_CURVES)]
-    return Compared(ref, run, recipe, runs.history(uri, run.run_id, curves))
+    return Compared(ref, run, recipe, runs.curves(uri, run))
