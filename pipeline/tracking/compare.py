@@ -77,9 +77,8 @@ def legends(compared: list[Compared], limit: int = 3) -> list[str]:
         if len(keys) > limit:
             parts.append(f"+{len(keys) - limit} more")
         out.append(", ".join(parts) or f"{c.run.name} ({c.run.run_id[:8]})")
-    if len(set(out)) < len(out):  # equal labels (e.g. the same recipe twice): tell the runs apart
-        out = [f"{label} ({c.run.run_id[:8]})" for label, c in zip(out, compared)]
-    return out
+    # equal labels (e.g. the same recipe twice): tell those runs apart
+    return [f"{label} ({c.run.run_id[:8]})" if out.count(label) > 1 else label for label, c in zip(out, compared)]
 
 
 def _short(key: str, keys: list[str]) -> str:
