@@ -157,7 +157,7 @@ def _run(args) -> int:
         if split.kfold and split.fold is None:  # cross-validation: one nested run per fold
             from pipeline.kfold import run_kfold
 
-            run_kfold(loaded, tracking_uri=args.tracking_uri, resume=args.resume, rerun=args.rerun, tags=tags)
+            run_kfold(loaded, tracking_uri=args.tracking_uri, resume=args.resume, rerun=args.rerun, parent_tags=tags)
         else:
             run(loaded, tracking_uri=args.tracking_uri, resume=args.resume, tags=tags)
     except RecipeError as exc:  # found while building (e.g. an empty image folder): point at the recipe

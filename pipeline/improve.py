@@ -3,7 +3,7 @@
 A parent MLflow run; round 0 trains the recipe as it is (a nested run, like every round). Each
 later round reads the best recipe's bias/variance verdict (`diagnostics/verdict.py`), takes the next
 registered remedy (`pipeline.registries.remedies`, built-ins in `plugins/remedies.py`) that fits it,
-bias first, and trains the changed recipe. The change is kept only if the validation error
+bias first (or variance, when both are high and its gap is the larger), and trains the changed recipe. The change is kept only if the validation error
 improves; otherwise it is reverted and the next remedy is tried. It stops at the target error, when
 the budget of rounds is spent, or when no remedy that fits is left. Rounds never read the test
 split; the final recipe is evaluated on it once, at the end, as one more nested run.
@@ -55,9 +55,12 @@ def ordered_remedies() -> list:
     return sorted(built, key=lambda r: (r.order, r.name))
 
 
-def fitting(remedies: list, verdict: str) -> list:
-    """The remedies for the verdict's gaps, bias first ("fix bias, then variance")."""
-    gaps = [gap for gap in ("bias", "variance") if f"high {gap}" in verdict]
+def fitting(remedies: list, verdict: str, variance_first: bool = False) -> list:
+    """The remedies for the verdict's gaps: bias first, as the basic recipe says, unless both are
+    high and the variance gap is the larger (`variance_first`): a budget of rounds goes to the
+    gap that costs the most validation error."""
+    gaps = [gap for gap in (("variance", "bias") if variance_first else ("bias", "variance"))
+            if f"high {gap}" in verdict]
     return [r for gap in gaps for r in remedies if r.fixes == gap]
 
 
@@ -126,7 +129,9 @@ class _Loop:
                 return f"target reached (val error {self.best.val_error:.4f} <= {self.target})"
             if len(self.rounds) - 1 >= budget:
                 return f"budget of {budget} rounds spent"
-            fits = fitting(self.remedies, self.best.verdict)
+            best = self.best
+            fits = fitting(self.remedies, best.verdict,
+                           best.val_error - best.train_error > best.train_error - self.judge_target)
             if not fits:
                 return f"nothing to fix ({self.best.verdict})"
             chosen = self._next_change(fits, tried)

@@ -42,14 +42,15 @@ def summarize(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
-              resume: str | None = None, rerun: bool = False, tags: dict[str, str] | None = None) -> KFoldResult:
+              resume: str | None = None, rerun: bool = False, parent_tags: dict[str, str] | None = None) -> KFoldResult:
     """Train every fold of `loaded` (which sets `data.split.kfold`) as a nested run of one parent.
 
     `resume` (the parent's run id, or `last`) continues an interrupted cross-validation: finished
     folds are kept, an interrupted fold continues from its epoch checkpoint, missing folds are
     trained; a larger `train.epochs` extends every fold. A fold that a FINISHED run of the
     experiment already trained (same `recipe.id`, e.g. in an interrupted cross-validation started
-    again without `--resume`) is kept, not trained again, unless `rerun`. `tags`: the parent's.
+    again without `--resume`) is kept, not trained again, unless `rerun`. `parent_tags`: more tags
+    for a new parent run (`rerun.of`).
     """
     from pipeline import backend as backends
     from pipeline import heartbeat, signals, tracking
@@ -82,7 +83,7 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
         extended = resumption.extended_from is not None
     else:
         tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
-                "kfold": str(k), **tracking.versions(), **recipe.track.tags, **(tags or {})}
+                "kfold": str(k), **tracking.versions(), **recipe.track.tags, **(parent_tags or {})}
         parent = RunLogger.start(uri, experiment_id, f"{name}-cv{k}", tags)
         parent.log_params(tracking.flatten({key: v for key, v in loaded.resolved.items()
                                             if key not in ("name", "description")}))

@@ -30,7 +30,7 @@ def earlier_run(loaded, uri: str, nested: bool = False, fingerprint: str | None 
     db = store.sqlite_path(uri)
     if db is not None and not db.exists():  # a new store holds no run (and is not made here)
         return None
-    store.check(uri, write=False)  # a damaged local store: StoreError, exit 2
+    store.check(uri)  # a damaged or read-only local store: StoreError (exit 2), as training would say
     try:
         found = runs.finished_with_hash(uri, loaded.plan.recipe.track.experiment, loaded.hash)
     except Exception:  # a store MLflow cannot open: the run's own connection reports it (exit 2)

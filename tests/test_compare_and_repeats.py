@@ -14,19 +14,9 @@ import pytest
 
 from pipeline.tracking import runs
 from tests.conftest import REPO
+from tests.test_cli_exits import TINY as EXITS_TINY
 
-TINY = """\
-name: tiny
-seed: 1
-data: {source: {type: digits}}
-model: {layers: [{type: flatten}, {type: dense, units: 10}]}
-train:
-  epochs: 2
-  optimizer: {type: adam, learning_rate: 0.01}
-  loss: {type: sparse_categorical_crossentropy, from_logits: true}
-  metrics: [accuracy]
-track: {experiment: repeats, log_model: false}
-"""
+TINY = EXITS_TINY.replace("experiment: exits", "experiment: repeats")
 HANG_S = 240  # only a hang exceeds this; a run takes seconds
 #: run the CLI in-process and say which frameworks it imported
 PROBE = ("import sys; from pipeline.cli import main; code = main(sys.argv[1:]); "
@@ -124,3 +114,49 @@ def test_compare_of_an_unknown_run_exits_2_with_close_matches(store):
     assert f"no run '{store.first[:-1]}x'" in result.stderr and f"did you mean '{store.first}'" in result.stderr
     result, _ = cli("compare", store.first, "repeats/tinny", "--tracking-uri", store.uri)
     assert result.returncode == 2 and "did you mean 'repeats/tiny'" in result.stderr
+
+
+CV = """\
+seed: 2
+data: {source: {type: digits}, split: {kfold: 2, test: 0.2}}
+model: {layers: [{type: flatten}, {type: dense, units: 10}]}
+train: {epochs: 1, verbose: 0, loss: {type: sparse_categorical_crossentropy, from_logits: true}, metrics: [accuracy]}
+track: {experiment: cv, log_model: false}
+"""
+
+
+def test_a_cross_validation_is_skipped_as_a_whole_and_its_finished_folds_are_kept(
+        tracking_uri, write_recipe, capsys):
+    from pipeline.cli import main
+    from pipeline.kfold import run_kfold
+    from pipeline.recipe import load_recipe
+
+    recipe = write_recipe("cv.yaml", CV)
+    assert main(["run", str(recipe)]) == 0
+    first = next(r for r in runs.list_runs(tracking_uri, "cv") if "kfold" in r.tags)
+    capsys.readouterr()
+    assert main(["run", str(recipe)]) == 0
+    mean = first.metrics["cv_val_accuracy_mean"]
+    assert f"already trained: {first.run_id} cv_val_accuracy_mean={mean:.4g}" in capsys.readouterr().out
+    # a new cross-validation of the same recipe (not through `pipeline run`) trains no fold again
+    again = run_kfold(load_recipe(recipe), echo=lambda *a, **k: None)
+    folds = [r.run_id for r in runs.children(tracking_uri, first.run_id, first.experiment_id)]
+    assert again.run_id != first.run_id and again.fold_run_ids == folds
+    assert again.summary["val_accuracy_mean"] == pytest.approx(mean)
+
+
+def test_a_search_started_again_rescores_its_trials_from_the_store(tracking_uri, write_recipe, tmp_path):
+    from pipeline.search.command import tune
+
+    recipe = write_recipe("search.yaml", EXITS_TINY.replace("experiment: exits", "experiment: search")
+                          + "search:\n  tuner: random\n  max_trials: 2\n  seed: 5\n  space:\n"
+                            "    train.optimizer.learning_rate: {choice: [1.0e-3, 1.0e-2, 1.0e-1]}\n")
+    quiet = lambda *a, **k: None  # noqa: E731
+    first = tune(str(recipe), tracking_uri=tracking_uri, directory=str(tmp_path / "t"), echo=quiet)
+    trials = lambda: [r for r in runs.list_runs(tracking_uri, "search", limit=100) if r.parent_run_id]  # noqa: E731
+    trained = len(trials())
+    second = tune(str(recipe), tracking_uri=tracking_uri, directory=str(tmp_path / "t"), echo=quiet)
+    assert len(trials()) == trained == 2  # nothing trained the second time
+    assert [(r["values"], r["score"]) for r in second["rows"]] == [(r["values"], r["score"]) for r in first["rows"]]
+    tune(str(recipe), tracking_uri=tracking_uri, directory=str(tmp_path / "t"), echo=quiet, rerun=True)
+    assert len(trials()) == 4
