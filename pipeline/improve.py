@@ -289,7 +289,7 @@ def chain_plot(rounds: list[Round]):
         ax.plot([r.number for r in chosen], [r.val_error for r in chosen], style, color="tab:blue" if kept else "tab:red",
                 label="kept" if kept else "reverted")
     for r in finite:
-        ax.annotate(r.remedy, (r.number, r.val_error), textcoords="offset points", xytext=(0, 6), ha="center",
+        ax.annotate(r.remedy if r.number else "baseline", (r.number, r.val_error), textcoords="offset points", xytext=(0, 6), ha="center",
                     fontsize=7)
     ax.set_xlabel("round")
     ax.set_ylabel("validation error")
