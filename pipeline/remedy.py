@@ -4,8 +4,9 @@ its own by registering a factory in `pipeline.registries.remedies` that returns 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def widen(factor: PositiveFloat = 2.0) -> Remedy:
         for i in hidden:
             key = next(k for k in _SIZES if isinstance(layers[i].get(k), int))
             before = layers[i][key]
-            layers[i][key] = max(before + 1, int(round(before * factor)))
+            layers[i][key] = max(before + 1, round(before * factor))
             done.append(f"{before}->{layers[i][key]}")
         return f"widen hidden layers x{factor:g} ({', '.join(done)})"
 
@@ -79,7 +79,7 @@ def train_longer(factor: PositiveFloat = 2.0) -> Remedy:
     def change(tree: dict, context: Context) -> str | None:
         train = tree.setdefault("train", {})
         before = int(train.get("epochs", 1))
-        train["epochs"] = max(before + 1, int(round(before * factor)))
+        train["epochs"] = max(before + 1, round(before * factor))
         return f"train longer (epochs {before}->{train['epochs']})"
 
     return Remedy("train_longer", "bias", 30, change)

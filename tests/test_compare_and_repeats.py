@@ -93,7 +93,7 @@ def test_a_file_source_that_changed_is_trained_again(tmp_path):
 
 def test_compare_shows_only_the_differing_keys_metrics_identity_and_plots(store):
     plot = store.folder / "compare.png"
-    result, _ = cli("compare", store.first, f"repeats/tiny", store.rerun, "--plot", plot, "--tracking-uri", store.uri)
+    result, _ = cli("compare", store.first, "repeats/tiny", store.rerun, "--plot", plot, "--tracking-uri", store.uri)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     # repeats/tiny is the newest run named tiny: the one with the other learning rate
@@ -102,7 +102,7 @@ def test_compare_shows_only_the_differing_keys_metrics_identity_and_plots(store)
     assert "train.epochs" not in out and "model.layers" not in out  # what is equal is not shown
     assert re.search(r"recipe.id: different", out) and re.search(r"data fingerprint: equal", out)
     row = next(line for line in out.splitlines() if line.startswith("test_accuracy"))
-    a, b, c, b_a, c_a = (float(v) for v in row.split()[1:])
+    a, b, _, b_a, c_a = (float(v) for v in row.split()[1:])
     assert b_a == pytest.approx(b - a, abs=1e-4) and c_a == pytest.approx(0, abs=1e-4)  # a rerun repeats exactly
     assert "[learning_rate=0.01 (" in out and "[learning_rate=0.03]" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -151,9 +151,15 @@ def test_a_search_started_again_rescores_its_trials_from_the_store(tracking_uri,
     recipe = write_recipe("search.yaml", EXITS_TINY.replace("experiment: exits", "experiment: search")
                           + "search:\n  tuner: random\n  max_trials: 2\n  seed: 5\n  space:\n"
                             "    train.optimizer.learning_rate: {choice: [1.0e-3, 1.0e-2, 1.0e-1]}\n")
-    quiet = lambda *a, **k: None  # noqa: E731
+
+    def quiet(*a, **k):
+        return None
+
     first = tune(str(recipe), tracking_uri=tracking_uri, directory=str(tmp_path / "t"), echo=quiet)
-    trials = lambda: [r for r in runs.list_runs(tracking_uri, "search", limit=100) if r.parent_run_id]  # noqa: E731
+
+    def trials():
+        return [r for r in runs.list_runs(tracking_uri, "search", limit=100) if r.parent_run_id]
+
     trained = len(trials())
     second = tune(str(recipe), tracking_uri=tracking_uri, directory=str(tmp_path / "t"), echo=quiet)
     assert len(trials()) == trained == 2  # nothing trained the second time

@@ -55,7 +55,7 @@ def test_remedies_are_tried_bias_first_in_the_basic_recipes_order_and_plugins_ad
     names = [r.name for r in fitting(ordered_remedies(), "high bias, high variance")]
     assert names == ["widen", "add_block", "train_longer", "lr_find", "augment", "dropout", "halve_batch", "l2",
                      "early_stopping"]
-    assert [r.name for r in fitting(ordered_remedies(), "high variance")][0] == "augment"
+    assert next(r.name for r in fitting(ordered_remedies(), "high variance")) == "augment"
     both = [r.name for r in fitting(ordered_remedies(), "high bias, high variance", variance_first=True)]
     assert both[0] == "augment" and both[-1] == "lr_find"  # the larger gap first
     assert fitting(ordered_remedies(), "good fit") == []
