@@ -86,8 +86,8 @@ def improve(loaded: LoadedRecipe, budget: int = 6, target_error: float | None = 
                              {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "improve.budget": str(budget),
                               **tracking.versions()})
     parent.set_tags(heartbeat.identity())
-    loop = _Loop(loaded, uri, parent, target_error, echo)
-    with signals.graceful_stop(), parent.until_done():
+    with signals.graceful_stop(), parent.until_done():  # FINISHED, or KILLED / FAILED with the reason
+        loop = _Loop(loaded, uri, parent, target_error, echo)
         stopped = loop.run(budget)
         parent.log_text(chain_table(loop.rounds), CHAIN)
         parent.log_figure(chain_plot(loop.rounds), PLOT)
@@ -122,6 +122,8 @@ class _Loop:
     def run(self, budget: int) -> str:
         """Train round 0 and up to `budget` more; say why it stopped."""
         self.best = self._train(0, self.loaded, "baseline", "-")
+        if not math.isfinite(self.best.val_error):  # nothing to improve on
+            raise RuntimeError(f"round 0, the recipe as it is, gave no validation error: {self.best.change}")
         self.best.kept = True
         tried: set[str] = set()  # remedies tried (or not applicable) since the last kept change
         while True:
