@@ -33,6 +33,7 @@ RECIPE_KEYS: dict[str, str] = {
     "datasets": "`data.source:`",
     "preprocessors": "`data.preprocess: [...]` (fitted on the training split only)",
     "mixers": "`data.mix:` (training batches only; labels become soft)",
+    "remedies": "not in a recipe: the changes `pipeline improve` tries on one (each names the gap it narrows)",
 }
 
 HEADER = """\

@@ -1,5 +1,5 @@
 """The `pipeline` command: run | validate | show | plugins | catalogue | reference | ui
-(+ diagnose | lr-find | report | runs | schema | export).
+(+ diagnose | lr-find | report | runs | schema | export | compare | improve).
 
 Exit codes: 0 success, 1 the run failed, 2 bad recipe, arguments or store (one message, no traceback),
 130 / 143 a run stopped by SIGINT / SIGTERM (marked KILLED, resumable).
@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tracking-uri", help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)")
     p.add_argument("--resume", metavar="RUN_ID", help="continue this run (or 'last': the newest unfinished run of "
                                                       "the recipe) from its last epoch checkpoint, same run id")
+    p.add_argument("--rerun", action="store_true", help="train even if a FINISHED run of the experiment has the same "
+                                                        "recipe.id (same recipe and data); the new run is tagged "
+                                                        "rerun.of=<that run>")
     recipe_command("validate", "check a recipe without training (no framework import)")
     recipe_command("show", "print the resolved recipe and the model's per-layer parameter counts")
     sub.add_parser("plugins", help="list the registered components and the plugins that provide them")
@@ -61,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--worker", action="store_true", help="take trials from the --chief until its search is done")
     p.add_argument("--worker-timeout", type=float, default=60.0, metavar="S",
                    help="with --chief: a worker silent this long loses its trial to another (default 60)")
+    p.add_argument("--rerun", action="store_true", help="train every trial, even one whose recipe.id a FINISHED "
+                                                        "run already has (by default its logged curves score it)")
     p.add_argument("--dir", help="search state folder (default: tuning/<recipe name>)")
     p.add_argument("-o", "--output", help="where to write the best recipe (default: <dir>/best.yaml)")
     from pipeline.diagnostics.commands import add_commands  # diagnose | lr-find | report
@@ -72,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     add_run_commands(sub)
     add_schema_command(sub)
     add_export_command(sub)
+    from pipeline.compare_command import add_command as add_compare
+    from pipeline.improve_command import add_command as add_improve
+
+    add_compare(sub)
+    add_improve(sub, recipe_command)
     p = sub.add_parser("ui", help="open the MLflow UI on the default store (127.0.0.1)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5000)
@@ -145,19 +155,28 @@ def _show(args) -> int:
 
 def _run(args) -> int:
     loaded = _load(args)
+    from pipeline import repeats, tracking
     from pipeline.recipe import RecipeError, locate
+
+    print(f"recipe {args.recipe} (hash {loaded.hash}) on backend {loaded.resolved['backend']}", flush=True)
+    tags = {}
+    if args.resume is None:  # trained before? (checked before any framework is imported)
+        earlier = repeats.earlier_run(loaded, tracking.tracking_uri(args.tracking_uri))
+        if earlier is not None and not args.rerun:
+            print(repeats.already_trained(earlier))
+            return EXIT_OK
+        tags = {repeats.RERUN_TAG: earlier.run_id} if earlier is not None else {}
     from pipeline.tracking.store import StoreError
     from pipeline.train import run
 
-    print(f"recipe {args.recipe} (hash {loaded.hash}) on backend {loaded.resolved['backend']}", flush=True)
     split = loaded.plan.recipe.data.split
     try:
         if split.kfold and split.fold is None:  # cross-validation: one nested run per fold
             from pipeline.kfold import run_kfold
 
-            run_kfold(loaded, tracking_uri=args.tracking_uri, resume=args.resume)
+            run_kfold(loaded, tracking_uri=args.tracking_uri, resume=args.resume, rerun=args.rerun, parent_tags=tags)
         else:
-            run(loaded, tracking_uri=args.tracking_uri, resume=args.resume)
+            run(loaded, tracking_uri=args.tracking_uri, resume=args.resume, tags=tags)
     except RecipeError as exc:  # found while building (e.g. an empty image folder): point at the recipe
         if getattr(exc, "located", False):  # a refused --resume: its problems carry their places
             raise

@@ -9,13 +9,12 @@ recipes; the chosen recipe is then trained once without `kfold`, which reads the
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.recipe import LoadedRecipe, RecipeError
-from pipeline.recipe.hashing import stable_hash
-from pipeline.recipe.validate import plan_recipe
+from pipeline.recipe import LoadedRecipe, replanned
+from pipeline.recipe.hashing import recipe_id
 
 
 @dataclass
@@ -30,11 +29,7 @@ def fold_recipe(loaded: LoadedRecipe, fold: int) -> LoadedRecipe:
     """`loaded` with `data.split.fold = fold`: re-planned and re-hashed like any recipe."""
     resolved = copy.deepcopy(loaded.resolved)
     resolved["data"].setdefault("split", {})["fold"] = fold
-    plan, problems = plan_recipe(resolved)
-    if problems:
-        raise RecipeError(problems)
-    versions = sorted({(p.plugin, p.distribution, p.version) for p in plan.providers}, key=str)
-    return replace(loaded, resolved=resolved, plan=plan, hash=stable_hash(resolved, versions))
+    return replanned(loaded, resolved)
 
 
 def summarize(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
@@ -47,15 +42,19 @@ def summarize(fold_metrics: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
-              resume: str | None = None) -> KFoldResult:
+              resume: str | None = None, rerun: bool = False, parent_tags: dict[str, str] | None = None) -> KFoldResult:
     """Train every fold of `loaded` (which sets `data.split.kfold`) as a nested run of one parent.
 
     `resume` (the parent's run id, or `last`) continues an interrupted cross-validation: finished
     folds are kept, an interrupted fold continues from its epoch checkpoint, missing folds are
-    trained; a larger `train.epochs` extends every fold.
+    trained; a larger `train.epochs` extends every fold. A fold that a FINISHED run of the
+    experiment already trained (same `recipe.id`, e.g. in an interrupted cross-validation started
+    again without `--resume`) is kept, not trained again, unless `rerun`. `parent_tags`: more tags
+    for a new parent run (`rerun.of`).
     """
     from pipeline import backend as backends
     from pipeline import heartbeat, signals, tracking
+    from pipeline import repeats
     from pipeline import resume as resuming
     from pipeline.tracking import runs
     from pipeline.tracking.run_logger import RunLogger
@@ -87,7 +86,7 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
         from pipeline.tracking import labels
 
         tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
-                "kfold": str(k), **tracking.versions(), **recipe.track.tags,
+                "kfold": str(k), **tracking.versions(), **recipe.track.tags, **(parent_tags or {}),
                 **labels.tags(loaded.overrides, recipe.description, loaded.file)}
         parent = RunLogger.start(uri, experiment_id, labels.run_name(f"{name}-cv{k}", loaded.overrides), tags)
         parent.log_params(run_params(loaded.plan))  # the folds' params, less data.split.fold
@@ -100,12 +99,14 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
             run_ids, fold_metrics = [], []
             for fold in range(k):
                 echo(f"fold {fold + 1}/{k}")
-                before = earlier.get(fold)
+                before, this_fold = earlier.get(fold), fold_recipe(loaded, fold)
+                if before is None and not (rerun or extended):  # trained before, outside this cross-validation
+                    before = repeats.earlier_run(this_fold, uri, nested=True)
                 if before is not None and before.status == "FINISHED" and not extended:
                     echo(f"fold {fold + 1} finished before (run {before.run_id}): kept")
                     run_id, metrics = before.run_id, before.metrics
                 else:
-                    result = run(fold_recipe(loaded, fold), tracking_uri=uri, echo=echo, parent_run_id=parent_id,
+                    result = run(this_fold, tracking_uri=uri, echo=echo, parent_run_id=parent_id,
                                  run_name=f"{name}-fold{fold}", resume=None if before is None else before.run_id)
                     run_id, metrics = result.run_id, result.metrics
                 run_ids.append(run_id)
@@ -114,14 +115,16 @@ def run_kfold(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
                                      if m.startswith("final_val_")})
             fingerprint = runs.get_run(uri, run_ids[0]).tags.get("data.fingerprint", "")
             summary = summarize(fold_metrics)
-            parent.set_tags({"data.fingerprint": fingerprint, "recipe.id": stable_hash(loaded.hash, fingerprint)})
+            parent.set_tags({"data.fingerprint": fingerprint, "recipe.id": recipe_id(loaded.hash, fingerprint)})
             parent.log_metrics({f"cv_{m}": v for m, v in summary.items()})
             for fold, metrics in enumerate(fold_metrics):  # one point per fold, to plot the spread
                 parent.log_metrics({f"fold_{m}": v for m, v in metrics.items()}, step=fold)
-            from pipeline.kfold_report import overlaid_curves, summary_table
+            from pipeline.kfold_report import summary_table
+            from pipeline.learning_curves import overlaid_curves
 
             parent.log_table(summary_table(run_ids, fold_metrics, summary), "cv_summary.json")
-            parent.log_figure(overlaid_curves([runs.curves(uri, r) for r in run_ids]), "plots/fold_curves.png")
+            parent.log_figure(overlaid_curves([runs.curves(uri, r) for r in run_ids],
+                                              [f"fold {fold}" for fold in range(len(run_ids))]), "plots/fold_curves.png")
         except BaseException as exc:
             end = getattr(exc, "run_end", None)
             if end is not None:  # the fold's run: the run to resume is the parent

@@ -34,10 +34,11 @@ callbacks = Registry("callbacks")
 datasets = Registry("datasets")
 preprocessors = Registry("preprocessors")
 mixers = Registry("mixers")  # batch mixing of training examples and labels (data.mix)
+remedies = Registry("remedies")  # changes `pipeline improve` tries against high bias / variance (pipeline/remedy.py)
 
 ALL: dict[str, Registry] = {r.kind: r for r in (
     layers, activations, initializers, regularizers, constraints, optimizers, schedules,
-    losses, metrics, callbacks, datasets, preprocessors, mixers)}
+    losses, metrics, callbacks, datasets, preprocessors, mixers, remedies)}
 
 Activation = Annotated[Any, Ref("activations")]
 Initializer = Annotated[Any, Ref("initializers")]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pipeline import backend as backends
 from pipeline import heartbeat, signals, tracking
 from pipeline.recipe import LoadedRecipe, Problem
-from pipeline.recipe.hashing import stable_hash
+from pipeline.recipe.hashing import recipe_id
 
 
 @dataclass
@@ -40,7 +40,8 @@ class RunEnd:
 
 def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
         parent_run_id: str | None = None, run_name: str | None = None,
-        extra_callbacks: tuple = (), evaluate_test: bool = True, resume: str | None = None) -> RunResult:
+        extra_callbacks: tuple = (), evaluate_test: bool = True, resume: str | None = None,
+        tags: dict[str, str] | None = None) -> RunResult:
     """Train and evaluate `loaded`; the MLflow run ends FINISHED, or FAILED/KILLED with the reason.
 
     `parent_run_id` makes it a nested run of that run (a fold, a search trial), shown under it in
@@ -49,6 +50,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
     validation, and the chosen recipe gets its one test evaluation when it is run on its own.
     `extra_callbacks` are Keras callbacks added after the recipe's (a search's trial abort, backup).
     `resume`: a run id (or `last`) to continue from its last epoch checkpoint (`pipeline/resume.py`).
+    `tags`: more tags for a new run (e.g. `rerun.of`: the run it repeats on purpose).
     """
     from pipeline import resume as resuming
     from pipeline.tracking import runs
@@ -64,7 +66,7 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
     with signals.graceful_stop():
         session = _Session(loaded, uri, echo)
         try:
-            session.open(experiment_id, parent_run_id, run_name, resumption)
+            session.open(experiment_id, parent_run_id, run_name, resumption, tags or {})
             return session.train(resumption, extra_callbacks, evaluate_test)
         except BaseException as exc:
             try:
@@ -84,7 +86,7 @@ class _Session:
         self.epochs_done = 0  # epochs the newest epoch checkpoint holds
         self.nested = False
 
-    def open(self, experiment_id: str, parent_run_id, run_name, resumption) -> None:
+    def open(self, experiment_id: str, parent_run_id, run_name, resumption, extra_tags: dict) -> None:
         from pipeline import resume as resuming
         from pipeline.checkpoint.location import run_folder
         from pipeline.tracking.run_logger import RunLogger
@@ -99,7 +101,7 @@ class _Session:
             tags = {"recipe.hash": loaded.hash, "recipe.file": loaded.file, "backend": loaded.resolved["backend"],
                     **tracking.versions(), **recipe.track.tags,
                     "plugins": ", ".join(sorted(str(p) for p in loaded.plan.providers)),
-                    **labels.tags(loaded.overrides, recipe.description, loaded.file)}
+                    **labels.tags(loaded.overrides, recipe.description, loaded.file), **extra_tags}
             name = labels.run_name(run_name or recipe.track.run_name or recipe.name, loaded.overrides, loaded.file)
             self.logger = RunLogger.start(self.uri, experiment_id, name, tags, parent_run_id)
         if recipe.track.system_metrics:
@@ -191,7 +193,7 @@ class _Session:
             logger.delete_tag("error")  # no longer failed; its recipe may have grown (train.epochs)
             logger.set_tags({"recipe.hash": loaded.hash})
             (self.folder.path / "last.keras").unlink(missing_ok=True)  # the interrupted model: stale now
-        logger.set_tags({"data.fingerprint": fingerprint, "recipe.id": stable_hash(loaded.hash, fingerprint)})
+        logger.set_tags({"data.fingerprint": fingerprint, "recipe.id": recipe_id(loaded.hash, fingerprint)})
         balanced = splits.sizes() if loaded.plan.recipe.task == "classification" else {}  # regression: no classes
         logger.log_params({f"data.size.{k}": v for k, v in splits.sizes().items()}
                           | {f"data.balance.{k}": class_balance(getattr(splits, f"y_{k}")) for k in balanced}

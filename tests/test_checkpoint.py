@@ -190,8 +190,8 @@ def test_an_interrupted_cross_validation_resumes_through_its_parent(tracking_uri
     quiet = lambda *a, **k: None  # noqa: E731
     whole = run_kfold(loaded, echo=quiet)
     armed.update(epoch_begins=0, at=4)  # fold 0: epochs 1-2, fold 1: epoch 1, then the second
-    with pytest.raises(KeyboardInterrupt):
-        run_kfold(loaded, echo=quiet)
+    with pytest.raises(KeyboardInterrupt):  # rerun: train the folds `whole` already trained
+        run_kfold(loaded, echo=quiet, rerun=True)
     parent = next(r for r in runs.list_runs(tracking_uri, "cv") if "kfold" in r.tags and r.run_id != whole.run_id)
     folds = runs.children(tracking_uri, parent.run_id, parent.experiment_id)
     assert parent.status == "KILLED" and [f.status for f in folds] == ["FINISHED", "KILLED"]

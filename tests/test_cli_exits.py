@@ -59,7 +59,8 @@ def workspace(tmp_path_factory):
     recipe.write_text(TINY)
     uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    command = [sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--tracking-uri", uri]
+    # --rerun: a run that starts late (a busy machine) would otherwise find an earlier one finished
+    command = [sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--tracking-uri", uri, "--rerun"]
     runs = [subprocess.Popen(command + extra, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True) for extra in ([], [], [], [], EXPLODE)]
     try:

@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def from_arguments(factory):
+    """Marks a dataset source whose data are fixed by its arguments (generated, or shipped with a
+    package; no file a user may edit): the recipe's hash then stands for its data, so the
+    already-trained check (`pipeline/repeats.py`) need not build it to compare fingerprints."""
+    factory.from_arguments = True
+    return factory
+
+
 @dataclass
 class Dataset:
     """Features and labels; `x_test`/`y_test` when the source has its own test split (kept as test)."""

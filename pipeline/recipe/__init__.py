@@ -13,7 +13,7 @@ from pipeline.recipe.resolve import apply_override, load_with_extends
 from pipeline.recipe.validate import Plan, plan_recipe
 
 __all__ = ["LoadedRecipe", "Location", "Problem", "RecipeError", "format_path", "load_recipe",
-           "resolve_recipe"]
+           "replanned", "resolve_recipe"]
 
 
 @dataclass
@@ -59,6 +59,18 @@ def load_recipe(file: str | FilePath, overrides: Iterable[str] = ()) -> LoadedRe
         raise RecipeError([locate(_explain_plugin(p, plugins.failed), marks) for p in problems])
     versions = sorted({(p.plugin, p.distribution, p.version) for p in plan.providers}, key=str)
     return LoadedRecipe(str(file), data, plan, marks, stable_hash(data, versions), tuple(overrides))
+
+
+def replanned(loaded: LoadedRecipe, resolved: dict) -> LoadedRecipe:
+    """`loaded` with another resolved tree (a fold, a remedy's change): re-planned and re-hashed
+    like any recipe; `RecipeError` if the tree is not a valid recipe."""
+    from dataclasses import replace
+
+    plan, problems = plan_recipe(resolved)
+    if problems:
+        raise RecipeError(problems)
+    versions = sorted({(p.plugin, p.distribution, p.version) for p in plan.providers}, key=str)
+    return replace(loaded, resolved=resolved, plan=plan, hash=stable_hash(resolved, versions))
 
 
 def _explain_plugin(problem: Problem, failed: dict[str, str]) -> Problem:

@@ -82,6 +82,22 @@ def deep_merge(base: Any, top: Any, base_marks: Marks, top_marks: Marks, path: K
     return copy.deepcopy(top)
 
 
+def changed_keys(base: dict, top: dict) -> dict:
+    """The smallest recipe that, `extends:`-merged over `base`, gives `top` (the inverse of
+    `deep_merge`): changed keys only, a list or a component of another type whole, a removed key null."""
+    out = {}
+    for key, value in top.items():
+        before = base.get(key)
+        if isinstance(before, dict) and isinstance(value, dict) and not _replaces_component(before, value):
+            inner = changed_keys(before, value)
+            if inner:
+                out[key] = inner
+        elif key not in base or before != value:
+            out[key] = copy.deepcopy(value)
+    out.update({key: None for key in base if key not in top})
+    return out
+
+
 def load_with_extends(file: FilePath, _chain: tuple[FilePath, ...] = (), _budget: Budget | None = None,
                       _where: Location | None = None) -> tuple[dict, Marks]:
     """Load `file`, merging the recipes it `extends:` (paths relative to it) beneath it.

@@ -54,7 +54,7 @@ def tune_command(args) -> int:
 
         result = tune(args.recipe, args.overrides, tracking_uri=args.tracking_uri, resume=args.resume,
                       workers=args.workers, directory=args.dir, output=args.output, chief=chief,
-                      worker_timeout=args.worker_timeout, echo=echo)
+                      worker_timeout=args.worker_timeout, rerun=args.rerun, echo=echo)
     except (AddressError, WrongRecipe) as exc:
         return _usage(str(exc))
     except KeyboardInterrupt:

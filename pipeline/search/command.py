@@ -98,10 +98,11 @@ def work(recipe: str, overrides=(), chief: str = "127.0.0.1:8000", tracking_uri:
 
 def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: bool = False, workers: int = 1,
          directory: str | None = None, output: str | None = None, chief: tuple[str, int] | None = None,
-         worker_timeout: float = 60.0, echo=print) -> dict:
+         worker_timeout: float = 60.0, echo=print, rerun: bool = False) -> dict:
     """Run the recipe's search; return {'best': row, 'recipe': path of the best recipe, 'parent_run_id': id}.
 
-    With `chief` (host, port) the trials run on workers that ask this process for them (`work`)."""
+    With `chief` (host, port) the trials run on workers that ask this process for them (`work`);
+    `rerun` trains every trial, even one a FINISHED run already trained."""
     loaded = load_recipe(recipe, overrides)
     data = loaded.resolved
     if not data.get("search"):
@@ -169,7 +170,7 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
                           seed=seed + i, executions=settings.executions_per_trial,
                           abort_factor=settings.abort_factor, hyperband_factor=settings.hyperband_factor,
                           stage=i, directory=str(folder), project=f"stage{i}", parent_run_id=parent_id,
-                          tracking_uri=log_uri)
+                          tracking_uri=log_uri, rerun=rerun)
                 parent.log_dict(space, f"search/space_stage{i}.yaml")
                 echo(f"stage {i}: {settings.tuner} search, up to {job.max_trials} trials of {job.epochs} epochs"
                      + (f", {workers} workers" if workers > 1 else "")

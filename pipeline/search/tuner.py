@@ -44,6 +44,7 @@ class Job:
     project: str = "stage0"
     parent_run_id: str | None = None
     tracking_uri: str | None = None
+    rerun: bool = False  # train a trial even if a FINISHED run has its recipe.id
 
     @property
     def dims(self) -> list[Dimension]:
@@ -131,11 +132,18 @@ def short_reason(message: str | None) -> str:
 
 
 def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
-    """Train the trial's recipe `executions` times (nested MLflow runs); mean of the best-epoch metrics."""
+    """Train the trial's recipe `executions` times (nested MLflow runs); mean of the best-epoch metrics.
+
+    A trial recipe that a FINISHED run of the experiment already trained (same `recipe.id`: the same
+    values, stage, trial and execution of the same search, e.g. a search started again from scratch)
+    is not trained again: that run's logged curves score it, unless `job.rerun`.
+    """
     import keras
     import keras_tuner as kt
 
+    from pipeline import repeats, tracking
     from pipeline.recipe import RecipeError, load_recipe
+    from pipeline.tracking.runs import curves
     from pipeline.search.abort_keras import AbortOnExplodingLoss, InterruptCheck
     from pipeline.train import run
 
@@ -153,6 +161,11 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
             loaded = load_recipe(file)
         except RecipeError as exc:
             raise kt.errors.FailedTrialError(f"invalid trial recipe: {exc}") from None
+        earlier = None if job.rerun else repeats.earlier_run(loaded, tracking.tracking_uri(job.tracking_uri), nested=True)
+        if earlier is not None:
+            runs.append(best_epoch_metrics(curves(tracking.tracking_uri(job.tracking_uri), earlier), job.objective,
+                                           job.goal))
+            continue
         # per-trial backup: a trial interrupted mid-way resumes from its last finished epoch
         backup = keras.callbacks.BackupAndRestore(str(trial_dir / f"backup_{execution}"), double_checkpoint=True)
         name = f"stage {job.stage} trial {trial_id}" + (f" #{execution}" if job.executions > 1 else "")

@@ -125,9 +125,35 @@ def latest_finished(uri: str, experiment: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def curves(uri: str, run_id: str) -> dict[str, list[float]]:
-    """The run's per-epoch curves, by step: each metric `m` logged with a `val_m` beside it, and `val_m`."""
+#: metrics a run logs once at its end (or per fold), not per epoch
+NOT_CURVES = ("test_", "final_", "cv_", "fold_", "fit_time_s", "train_error", "val_error", "train_r2", "val_r2",
+              "loss_at_failure")
+
+
+def curves(uri: str, run: RunRecord | str) -> dict[str, list[float]]:
+    """The run's per-epoch metrics by step, as Keras' `History.history` holds them (`run`: a record or an id)."""
     client = _client(uri)
-    logged = set(client.get_run(run_id).data.metrics)
-    keys = sorted(k for m in logged if f"val_{m}" in logged for k in (m, f"val_{m}"))
-    return {k: [m.value for m in sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)] for k in keys}
+    run = run if isinstance(run, RunRecord) else get_run(uri, run)
+    return {key: [m.value for m in sorted(client.get_metric_history(run.run_id, key), key=lambda m: m.step)]
+            for key in run.metrics if not key.startswith(NOT_CURVES)}
+
+
+def search(uri: str, experiment_id: str, filter_string: str, limit: int = 100) -> list[RunRecord]:
+    """Runs of one experiment that match an MLflow filter, newest first."""
+    found = _client(uri).search_runs([experiment_id], filter_string=filter_string, max_results=limit,
+                                     order_by=["attributes.start_time DESC"])
+    return [_record(r) for r in found]
+
+
+def finished_with_hash(uri: str, experiment: str, recipe_hash: str) -> list[RunRecord]:
+    """FINISHED runs of `experiment` tagged `recipe.hash`, newest first: read straight from a local
+    SQLite store when it can be (fast: no MLflow import), else through MLflow."""
+    from pipeline.tracking.sqlite_read import finished_with_hash as read
+
+    found = read(uri, experiment, recipe_hash)
+    if found is not None:
+        return found
+    exp = experiment_id(uri, experiment)
+    if exp is None:
+        return []
+    return search(uri, exp, f"attributes.status = 'FINISHED' and tags.`recipe.hash` = '{recipe_hash}'")

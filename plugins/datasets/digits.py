@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pipeline.data import Dataset
+from pipeline.data import Dataset, from_arguments
 from pipeline.registries import datasets
 
 
 @datasets.register("digits")
+@from_arguments
 def digits(scale: bool = True):
     """1797 8x8 grey images of digits 0-9, as (8, 8, 1) arrays scaled to [0, 1]; no test split of its own."""
     import numpy as np

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pipeline.data import Dataset
+from pipeline.data import Dataset, from_arguments
 from pipeline.registries import datasets
 from pipeline.values import Fraction, PositiveInt, Seed
 
 
 @datasets.register("mnist1d")
+@from_arguments
 def mnist1d(num_samples: PositiveInt = 5000, train_split: Fraction = 0.8, seed: Seed = 42, channels_last: bool = True):
     """1-D digits, 40 steps, 10 classes (default: 4000 train / 1000 test), with its own test split."""
     import numpy as np

@@ -8,7 +8,7 @@ on the same kind of pictures (pretrain on circles/squares/triangles, fine-tune o
 
 from __future__ import annotations
 
-from pipeline.data import Dataset
+from pipeline.data import Dataset, from_arguments
 from pipeline.registries import datasets
 from pipeline.values import NonNegativeFloat, NonNegativeInt, PositiveInt, Seed
 
@@ -62,6 +62,7 @@ def _check(classes: list[str]) -> tuple[str, ...]:
 
 
 @datasets.register("shapes")
+@from_arguments
 def shapes(num_samples: PositiveInt = 2000, num_test: NonNegativeInt = 500, size: PositiveInt = 32,
            classes: list[str] = ["circle", "square", "triangle"],  # noqa: B006
            noise: NonNegativeFloat = 0.1, seed: Seed = 0):
@@ -85,6 +86,7 @@ def shapes(num_samples: PositiveInt = 2000, num_test: NonNegativeInt = 500, size
 
 
 @datasets.register("shapes_segmentation")
+@from_arguments
 def shapes_segmentation(num_samples: PositiveInt = 1000, num_test: NonNegativeInt = 200, size: PositiveInt = 32,
                         noise: NonNegativeFloat = 0.1, seed: Seed = 0):
     """Generated size x size x 3 images of one coloured shape each; the label is its size x size x 1 foreground mask (0/1); own test split."""

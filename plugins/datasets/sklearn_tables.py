@@ -3,11 +3,12 @@ yes/no problem."""
 
 from __future__ import annotations
 
-from pipeline.data import Dataset
+from pipeline.data import Dataset, from_arguments
 from pipeline.registries import datasets
 
 
 @datasets.register("diabetes")
+@from_arguments
 def diabetes(scaled: bool = False):
     """442 patients, 10 features (age, sex, BMI, blood pressure, 6 serum measurements), target: disease progression after one year (25-346); regression; no test split of its own.
 
@@ -24,6 +25,7 @@ def diabetes(scaled: bool = False):
 
 
 @datasets.register("breast_cancer")
+@from_arguments
 def breast_cancer():
     """569 breast tumours, 30 features of cell nuclei (Wisconsin), label 1 = malignant (212), 0 = benign (357); no test split of its own."""
     import numpy as np

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pipeline.data import Dataset
+from pipeline.data import Dataset, from_arguments
 from pipeline.registries import datasets
 from pipeline.values import NonNegativeInt, PositiveInt, Seed
 
 
 @datasets.register("synthetic")
+@from_arguments
 def synthetic(shape: list[PositiveInt], classes: PositiveInt = 10, size: PositiveInt = 1000,
               test_size: NonNegativeInt = 0, seed: Seed = 0):
     """Standard-normal float32 inputs of `shape` and uniform integer labels; the same seed gives the same arrays; test_size > 0 adds its own test split.
