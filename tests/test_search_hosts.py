@@ -46,13 +46,14 @@ search:
 """
 
 
-def _tune(recipe, log: Path, *args, tuner_id: str | None = None) -> subprocess.Popen:
+def _tune(recipe, log: Path, *args, tuner_id: str | None = None,
+          command: tuple[str, ...] = ("pipeline.cli",)) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "KERAS_BACKEND": "jax"}
     env.pop("MLFLOW_TRACKING_URI", None)
     if tuner_id:
         env["KERASTUNER_TUNER_ID"] = tuner_id
     with open(log, "w", encoding="utf-8") as out:
-        return subprocess.Popen([sys.executable, "-m", "pipeline.cli", "tune", str(recipe), *args], env=env,
+        return subprocess.Popen([sys.executable, "-m", *command, "tune", str(recipe), *args], env=env,
                                 cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -72,17 +73,18 @@ def test_chief_and_two_workers_keep_every_trial_once_through_a_killed_worker_and
     boss_args = (*common, "--dir", str(tmp_path / "chief"), "--worker-timeout", "15")
     logs = [tmp_path / f"{name}.log" for name in ("a", "chief", "b", "chief2")]
     # any order: a worker started before the chief waits for it
-    doomed = _tune(recipe, logs[0], "--worker", *common, "--dir", str(tmp_path / "a"), tuner_id="worker-a")
+    # worker-a kills itself with SIGKILL when its first trial begins its second epoch (a test hook in
+    # the worker: after a backed-up epoch, before the trial ends, however fast the trials run)
+    doomed = _tune(recipe, logs[0], "--worker", *common, "--dir", str(tmp_path / "a"), tuner_id="worker-a",
+                   command=("tests.signal_at_second_epoch", "SIGKILL", "any"))
     boss = _tune(recipe, logs[1], *boss_args)
     other = _tune(recipe, logs[2], "--worker", *common, "--dir", str(tmp_path / "b"), tuner_id="worker-b")
     procs = [doomed, boss, other]
     client = MlflowClient(tracking_uri=pg_tracking_uri)
     try:
-        backups = lambda: list((tmp_path / "a").glob("stage0/trial_*/backup_0/training_metadata.json"))  # noqa: E731
-        _wait_for(backups, procs, logs)  # worker-a finished an epoch of its trial
-        lost = backups()[0].parent.parent.name.removeprefix("trial_")
-        doomed.send_signal(signal.SIGKILL)
-        doomed.wait(timeout=60)
+        assert doomed.wait(timeout=300) == -signal.SIGKILL, logs[0].read_text()
+        (backup,) = (tmp_path / "a").glob("stage0/trial_*/backup_0/training_metadata.json")  # its epoch 1, kept
+        lost = backup.parent.parent.name.removeprefix("trial_")
 
         def marked():  # the chief gave the trial to another worker and marked the dead worker's run
             experiment = client.get_experiment_by_name("hosts").experiment_id

@@ -124,7 +124,7 @@ def test_killed_search_resumes_without_repeating_finished_trials(tracking_uri, w
     # SIGTERM arrives when trial 1 begins its second epoch: trial 0 is complete and trial 1's first epoch
     # is backed up (a test hook in the trial itself sends it: no polling, no timing). From the repository
     # root, where a dropped KeyboardInterrupt once let the search run on (pipeline/search/interrupt.py).
-    first = subprocess.run([sys.executable, "-m", "tests.sigterm_after_backup", "trial_1", *arguments],
+    first = subprocess.run([sys.executable, "-m", "tests.signal_at_second_epoch", "SIGTERM", "trial_1", *arguments],
                            env=_env(tracking_uri), capture_output=True, text=True, check=False, timeout=300,
                            cwd=REPO)
     output = first.stdout + first.stderr
