@@ -8,7 +8,6 @@ plugins out (the built-ins still load), like pytest's switch of the same name.
 
 from __future__ import annotations
 
-import importlib
 import os
 import warnings
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from pipeline.registry import Provider, Registry
 
 GROUP = "pipeline.plugins"
 BUILTIN = "builtin"
+BUILTIN_TARGET = "plugins"  # pyproject.toml: [project.entry-points."pipeline.plugins"] builtin
 DISABLE_ENV = "PIPELINE_DISABLE_PLUGIN_AUTOLOAD"
 
 
@@ -54,7 +54,8 @@ def load_plugins() -> PluginState:
     """Import every plugin once; later calls return the same state."""
     eps = {ep.name: ep for ep in entry_points(group=GROUP)}
     if BUILTIN not in state.loaded:
-        builtin = eps.pop(BUILTIN, None)
+        # Without an installed distribution (a source checkout), the entry point pyproject.toml declares.
+        builtin = eps.pop(BUILTIN, None) or EntryPoint(BUILTIN, BUILTIN_TARGET, GROUP)
         _load(BUILTIN, builtin, namespace=None)
     else:
         eps.pop(BUILTIN, None)
@@ -87,8 +88,7 @@ def _load(name: str, ep: EntryPoint | None, *, namespace: str | None,
     previous = Registry.current_provider, Registry.current_namespace
     Registry.current_provider, Registry.current_namespace = provider, namespace
     try:
-        # Without an installed distribution (a source checkout), the built-ins are imported directly.
-        target = ep.load() if ep is not None else importlib.import_module("plugins")
+        target = ep.load()
         if callable(target):  # an entry point may name a `register()` function instead of a module
             target()
     except Exception as exc:  # a broken plugin must not take the CLI down with it

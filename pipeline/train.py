@@ -232,13 +232,13 @@ class _Session:
                 self.logger.log_artifact(path, "model")
 
     def _close(self, status: str) -> None:
-        from pipeline.checkpoint import files, location
+        from pipeline.checkpoint import files
 
         if status == "FINISHED":
             files.drop_previous(self.folder.resume)
             self.logger.delete_tag("resume.command")
         if self.folder is not None:
-            location.publish(self.logger, self.folder)
+            self.folder.publish(self.logger)
         self.logger.end(status)
 
     # -- the failure path --------------------------------------------------------------------------

@@ -221,6 +221,5 @@ class RunCheckpoint(keras.callbacks.Callback):
         if self.save_last:
             self._save("last.keras")
         if self.run is not None:
-            from pipeline.checkpoint.location import publish
-
-            publish(*self.run)
+            run_logger, folder = self.run
+            folder.publish(run_logger)

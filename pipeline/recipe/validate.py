@@ -181,7 +181,7 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
     loss = one(R.losses, "train", "loss")
     metrics = each(R.metrics, "train", "metrics")
     callbacks = each(R.callbacks, "train", "callbacks")
-    problems.extend(search_problems(data))  # the space of `pipeline tune`, when there is one
+    problems.extend(search_problems(data, plan_recipe))  # the space of `pipeline tune`, when there is one
     if problems:
         unique: dict[tuple, Problem] = {}
         for i, problem in enumerate(problems):

@@ -5,17 +5,15 @@ from __future__ import annotations
 import signal
 import sys
 
+from pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from pipeline.search import interrupt
+from pipeline.search.command import tune
+
 
 def tune_command(args) -> int:
-    from pipeline.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-
     if args.workers < 1:
         print("pipeline tune: error: --workers must be >= 1", file=sys.stderr)
         return EXIT_USAGE
-    from pipeline.search.command import tune
-
-    from pipeline.search import interrupt
-
     previous = interrupt.install()  # a killed search stays resumable
     try:
         result = tune(args.recipe, args.overrides, tracking_uri=args.tracking_uri, resume=args.resume,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.errors import KeyPath, Problem, did_you_mean, format_path, printable, unknown_key
+from pipeline.errors import KeyPath, Problem, did_you_mean, format_path, parse_key_path, printable, unknown_key
 from pipeline.values import PositiveInt, Seed
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
@@ -123,8 +123,6 @@ def _number(value: Any) -> bool:
 
 def parse_dimension(name: str, entry: Any, problems: list[Problem]) -> Dimension | None:
     """One space entry -> a Dimension, or problems (wrong shape, inverted range, log bound <= 0)."""
-    from pipeline.recipe.resolve import parse_key_path
-
     at = (*SPACE, name)
     try:
         keys = parse_key_path(name)
@@ -253,10 +251,10 @@ def parse_space(space: dict) -> tuple[list[Dimension], list[Problem]]:
     return dims, problems
 
 
-def search_problems(data: dict) -> list[Problem]:
-    """Every problem in `data['search']` (none when absent), each at its path under `search`."""
-    from pipeline.recipe.validate import plan_recipe
-
+def search_problems(data: dict, plan_recipe: Callable[[dict], tuple[Any, list[Problem]]]) -> list[Problem]:
+    """Every problem in `data['search']` (none when absent), each at its path under `search`; each
+    value the space can take is checked by planning the recipe with it (`plan_recipe`, handed in by
+    the recipe validator that calls this)."""
     tree = data.get("search")
     if tree is None:
         return []
