@@ -42,6 +42,14 @@ def tensorflow_probe_disabled():
         lazy._available = saved
 
 
+def sync_jax_state(model) -> None:
+    """Bring JAX's training state back into the model's variables before a callback reads or sets
+    them mid-epoch (JAX keeps it outside the variables until synced); a no-op on other backends."""
+    sync = getattr(model, "jax_state_sync", None)
+    if callable(sync):
+        sync()
+
+
 def set_seed(seed: int) -> None:
     """`keras.utils.set_random_seed` (Python, NumPy, Keras, and torch on that backend) without the TF probe."""
     import keras

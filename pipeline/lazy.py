@@ -25,6 +25,9 @@ class LazyModule:
         return self._module
 
     def __getattr__(self, attribute: str):
+        if attribute.startswith("__") and self._module is None:
+            # introspection (copy, inspect, pickle ask for __wrapped__, __deepcopy__, ...) never imports
+            raise AttributeError(attribute)
         return getattr(self._load(), attribute)
 
     def __repr__(self) -> str:

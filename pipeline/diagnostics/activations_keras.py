@@ -6,16 +6,11 @@ import keras
 import numpy as np
 
 from pipeline.diagnostics.activations import activation_kind, format_table, histograms, layer_stats
+from pipeline.keras_compat import sync_jax_state
 
 CSV = "diagnostics/activations.csv"
 TABLE = "diagnostics/activations.txt"
 HISTOGRAM_SAMPLE = 20000  # values per layer drawn into a histogram
-
-
-def _sync_jax_state(model) -> None:
-    sync = getattr(model, "jax_state_sync", None)
-    if callable(sync):
-        sync()
 
 
 def watched_layers(model) -> list:
@@ -128,7 +123,7 @@ class ActivationStatistics(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self._before is None:
             return
-        _sync_jax_state(self.model)
+        sync_jax_state(self.model)
         after = self._weights()
         for name, before in self._before.items():
             w = float(np.sqrt(sum(np.sum(b * b) for b in before)))

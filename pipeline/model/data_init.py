@@ -17,7 +17,6 @@ Imports no framework at module level; every tensor operation goes through `keras
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from typing import Any, Iterator, Protocol, runtime_checkable
 

@@ -55,7 +55,7 @@ class SearchSettings(_Strict):
     max_trials: PositiveInt = 10
     executions_per_trial: PositiveInt = 1
     seed: Seed | None = None  # defaults to the recipe's seed
-    abort_factor: float = Field(3.0, gt=1)  # a trial whose loss exceeds this x its first loss stops
+    abort_factor: float = Field(3.0, gt=1)  # a trial's diagnostics.explosion_factor: x its initial loss stops it
     hyperband_factor: int = Field(3, ge=2)
     space: dict[str, dict[str, Any]] = Field(min_length=1)
     stages: list[Stage] = []

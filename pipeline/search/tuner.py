@@ -105,6 +105,8 @@ def trial_recipe(job: Job, values: dict, execution: int = 0) -> dict:
     train["checkpoint_every"] = 0  # an interrupted trial continues from its BackupAndRestore folder
     track = tree.setdefault("track", {})
     track["log_model"] = False
+    # one guard per trial: the run's own loss-explosion guard, at the search's factor
+    tree["diagnostics"] = {**(tree.get("diagnostics") or {}), "explosion_factor": job.abort_factor}
     if execution:  # another initialization and shuffling, the same split
         tree.setdefault("data", {}).setdefault("split", {}).setdefault("seed", tree.get("seed", 42))
         tree["seed"] = tree.get("seed", 42) + execution
@@ -136,7 +138,7 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
     import keras_tuner as kt
 
     from pipeline.recipe import RecipeError, load_recipe
-    from pipeline.search.abort_keras import AbortOnExplodingLoss, InterruptCheck
+    from pipeline.search.interrupt_keras import InterruptCheck
     from pipeline.train import run
 
     trial_dir = job.project_dir / f"trial_{trial_id}"
@@ -159,8 +161,8 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
         try:
             result = run(loaded, tracking_uri=job.tracking_uri, echo=lambda *a, **k: None,
                          parent_run_id=job.parent_run_id, run_name=name, evaluate_test=False,
-                         extra_callbacks=(AbortOnExplodingLoss(job.abort_factor), InterruptCheck(), backup))
-        except LossExplosion as exc:  # the run's own guard (diagnostics) fired first: same verdict
+                         extra_callbacks=(InterruptCheck(), backup))
+        except LossExplosion as exc:  # the run's guard stopped an exploding trial: a result, not an error
             raise kt.errors.FailedTrialError(f"aborted: {exc}") from None
         runs.append(best_epoch_metrics(result.history, job.objective, job.goal))
     keys = set.intersection(*(set(r) for r in runs))
