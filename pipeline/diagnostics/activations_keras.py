@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from pipeline.diagnostics.activations import activation_kind, format_table, histograms, layer_stats
+from pipeline.diagnostics.gradients import gradients
 from pipeline.keras_compat import sync_jax_state
 
 CSV = "diagnostics/activations.csv"
@@ -88,8 +89,6 @@ class ActivationStatistics(keras.callbacks.Callback):
         return rows
 
     def _gradient_norms(self, model, layers) -> dict[str, float]:
-        from pipeline.diagnostics.gradients import gradients
-
         loss = getattr(model, "loss", None)
         if loss is None or isinstance(loss, str):
             loss = keras.losses.get(loss) if isinstance(loss, str) else None

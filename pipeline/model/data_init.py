@@ -22,6 +22,10 @@ from typing import Any, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
+from pipeline.lazy import LazyModule
+
+keras = LazyModule("keras")
+
 #: Attributes holding the initializer of a weight that maps inputs to several units (a kernel), and
 #: the weight each one fills.
 KERNEL_INITIALIZERS = {"kernel_initializer": "kernel", "depthwise_initializer": "depthwise_kernel",
@@ -42,8 +46,6 @@ def _sublayers(model) -> list:
 
 
 def _constant_value(initializer) -> float | None:
-    import keras
-
     if isinstance(initializer, keras.initializers.Zeros):
         return 0.0
     if isinstance(initializer, keras.initializers.Ones):
@@ -117,8 +119,6 @@ def _hooked(layers: list, record, stop: bool) -> Iterator[None]:
     nested inside others (a dense layer wrapped with its normalizer, a residual block's convs), which
     have no output tensor in the outer graph, and the forward pass stops at the measured layer.
     """
-    import keras
-
     saved = []
     try:
         for layer in layers:
@@ -160,8 +160,6 @@ def apply_data_dependent_init(model, x_batch) -> dict[str, dict[str, Any]]:
     Returns:
         {layer name: the report its initializer returned} for every layer the data reaches.
     """
-    import keras
-
     targets = data_dependent_layers(model)
     if not targets:
         return {}

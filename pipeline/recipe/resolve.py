@@ -9,6 +9,7 @@ from typing import Any
 from pipeline.errors import Location, KeyPath, Problem, RecipeError, parse_key_path
 from pipeline.recipe.loader import (MAX_DEPTH, MAX_FILES, Budget, Marks, check_text, load_yaml_file,
                                     max_bytes, parse_yaml, printable)
+from pipeline.recipe.schema import Recipe
 from pipeline.registry import normalize_name
 
 
@@ -166,8 +167,6 @@ def _check_is_recipe(data: Any, marks: Marks, file: FilePath, where: Location | 
     one (`trian:`), which validation then names with its "did you mean".
     """
     import difflib
-
-    from pipeline.recipe.schema import Recipe
 
     sections = [*Recipe.model_fields, "extends"]
     if data is None:

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import backend, tracking
 from pipeline.errors import Problem
 from pipeline.recipe import RecipeError, load_recipe
+from pipeline.search import report
 from pipeline.search.space import Stage, apply_values, parse_search, parse_space
 from pipeline.search.stages import narrow
-from pipeline.search.tuner import Job, header
+from pipeline.search.tuner import Job, header, tuner_class
+from pipeline.search.workers import mlflow_server, run_parallel
+from pipeline.tracking.run_logger import RunLogger
 
 
 def _stages(settings, base: dict) -> list[Stage]:
@@ -28,10 +32,7 @@ def _param(path: str) -> str:
 def run_stage(job: Job, workers: int):
     """Run one stage's trials in this process, or in `workers` processes; return its oracle."""
     if workers > 1:
-        from pipeline.search.workers import run_parallel
-
         return run_parallel(job, workers, job.tracking_uri)
-    from pipeline.search.tuner import tuner_class
 
     tuner = tuner_class()(job)
     tuner.search(verbose=0)
@@ -46,11 +47,8 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
     if not data.get("search"):
         raise RecipeError([Problem(("search",), "no 'search:' section: `pipeline tune` needs one "
                                    "(README, 'Hyperparameter search')", loaded.marks.get(()))])
-    from pipeline import backend, tracking
 
     backend.activate(data["backend"])  # before KerasTuner imports Keras
-    from pipeline.search import report
-    from pipeline.tracking.run_logger import RunLogger
 
     settings, _ = parse_search(data)
     base = {k: v for k, v in data.items() if k != "search"}
@@ -66,8 +64,6 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
     experiment_id = tracking.connect(uri, loaded.plan.recipe.track.experiment)  # created once, here
     server = nullcontext(uri)
     if workers > 1 and uri.startswith("sqlite:"):
-        from pipeline.search.workers import mlflow_server
-
         server = mlflow_server(uri)
     stages = _stages(settings, base)
     seed = base.get("seed", 42) if settings.seed is None else settings.seed

@@ -17,8 +17,9 @@ from pathlib import Path
 import yaml
 
 from pipeline.diagnostics.explosion import LossExplosion
-
+from pipeline.recipe import RecipeError, load_recipe
 from pipeline.search.space import Dimension, apply_values, parse_space
+from pipeline.train import run
 
 TRIAL_TAG = "search.trial_id"
 
@@ -137,9 +138,7 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
     import keras
     import keras_tuner as kt
 
-    from pipeline.recipe import RecipeError, load_recipe
     from pipeline.search.interrupt_keras import InterruptCheck
-    from pipeline.train import run
 
     trial_dir = job.project_dir / f"trial_{trial_id}"
     trial_dir.mkdir(parents=True, exist_ok=True)
