@@ -7,6 +7,9 @@ from pipeline.data.checks import load_source
 from pipeline.data.preprocess import fit_preprocessing
 from pipeline.data.split import split_dataset
 from pipeline.data.targets import fit_target_scaling
+from pipeline.data.training_data import make_long_tailed
+from pipeline.model.network import build_model
+from pipeline.model.training import compile_model
 from pipeline.recipe import LoadedRecipe
 
 
@@ -18,7 +21,6 @@ def prepare_data(loaded: LoadedRecipe):
     splits = split_dataset(data, val=split_cfg.val, test=split_cfg.test, stratify=split_cfg.stratify,
                            seed=plan.recipe.seed if split_cfg.seed is None else split_cfg.seed,
                            kfold=split_cfg.kfold, fold=split_cfg.fold)
-    from pipeline.data.training_data import make_long_tailed
 
     make_long_tailed(splits, plan.recipe.data.imbalance_ratio, plan.recipe.seed)  # demo data only
     fit_preprocessing(splits, [build(p) for p in plan.preprocess])  # training split only
@@ -27,9 +29,6 @@ def prepare_data(loaded: LoadedRecipe):
 
 
 def build_compiled_model(loaded: LoadedRecipe, input_shape, steps_per_epoch: int, target_scaling=None):
-    from pipeline.model.network import build_model
-    from pipeline.model.training import compile_model
-
     plan = loaded.plan
     model = build_model(plan.layers, plan.outputs, input_shape, name=plan.recipe.name, target_scaling=target_scaling)
     compile_model(model, plan, steps_per_epoch)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 class _Parser(argparse.ArgumentParser):

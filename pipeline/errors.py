@@ -48,6 +48,23 @@ def format_path(path: KeyPath) -> str:
     return out
 
 
+_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+
+
+def parse_key_path(text: str) -> KeyPath:
+    """'model.layers[2].rate' -> ('model', 'layers', 2, 'rate')."""
+    parts: list = []
+    pos = 0
+    for match in _PART.finditer(text):
+        if match.start() != pos and text[pos:match.start()] != ".":
+            raise ValueError(text)
+        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+        pos = match.end()
+    if pos != len(text) or not parts:
+        raise ValueError(text)
+    return tuple(parts)
+
+
 @dataclass(frozen=True)
 class Problem:
     path: KeyPath

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.model.training import test_reports
+from pipeline.tta import evaluate_tta
+
 
 @dataclass
 class Evaluation:
@@ -22,10 +25,7 @@ def evaluate(model, plan, splits, data, evaluate_test: bool = True) -> Evaluatio
         scores = model.evaluate(splits.x_test, data.y_test, batch_size=batch_size, verbose=0, return_dict=True)
         test = {f"test_{k}": float(v) for k, v in scores.items()}
         if plan.recipe.train.tta is not None:  # logged beside, never instead of, the plain test metrics
-            from pipeline.tta import evaluate_tta
-
             test |= evaluate_tta(model, plan, splits.x_test, data.y_test, batch_size)
-        from pipeline.model.training import test_reports  # e.g. the confusion matrix, per-class recall
 
         report_metrics, artifacts = test_reports(model, plan, splits.x_test, splits.y_test, batch_size)
         return Evaluation(test, {**test, **report_metrics}, artifacts)

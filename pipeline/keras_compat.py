@@ -14,6 +14,10 @@ import sys
 
 import numpy as np
 
+from pipeline.lazy import LazyModule
+
+keras = LazyModule("keras")
+
 
 def _lazy_tf():
     try:
@@ -27,8 +31,6 @@ def _lazy_tf():
 @contextlib.contextmanager
 def tensorflow_probe_disabled():
     """Inside the block Keras sees TensorFlow as unavailable, unless it is already imported."""
-    import keras
-
     lazy = _lazy_tf()
     if lazy is None or keras.config.backend() == "tensorflow" or "tensorflow" in sys.modules \
             or not hasattr(lazy, "_available"):
@@ -42,10 +44,16 @@ def tensorflow_probe_disabled():
         lazy._available = saved
 
 
+def sync_jax_state(model) -> None:
+    """Bring JAX's training state back into the model's variables before a callback reads or sets
+    them mid-epoch (JAX keeps it outside the variables until synced); a no-op on other backends."""
+    sync = getattr(model, "jax_state_sync", None)
+    if callable(sync):
+        sync()
+
+
 def set_seed(seed: int) -> None:
     """`keras.utils.set_random_seed` (Python, NumPy, Keras, and torch on that backend) without the TF probe."""
-    import keras
-
     random.seed(seed)
     np.random.seed(seed)
     with tensorflow_probe_disabled():

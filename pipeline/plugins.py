@@ -16,7 +16,6 @@ when a model is loaded (`pipeline.saving`), never at discovery.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import traceback
@@ -29,6 +28,7 @@ from pipeline.registry import Provider, registering
 
 GROUP = "pipeline.plugins"
 BUILTIN = "builtin"
+BUILTIN_TARGET = "plugins"  # pyproject.toml: [project.entry-points."pipeline.plugins"] builtin
 DISABLE_ENV = "PIPELINE_DISABLE_PLUGIN_AUTOLOAD"
 #: The attribute of a plugin module naming the modules that hold its Keras classes.
 KERAS_MODULES = "KERAS_MODULES"
@@ -54,7 +54,8 @@ class PluginLoader:
     def load_all(self) -> PluginLoader:
         """Import every plugin of the group once (the built-ins first); later calls change nothing."""
         eps = {ep.name: ep for ep in entry_points(group=self.group)}
-        builtin = eps.pop(BUILTIN, None)
+        # Without an installed distribution (a source checkout), the entry point pyproject.toml declares.
+        builtin = eps.pop(BUILTIN, None) or EntryPoint(BUILTIN, BUILTIN_TARGET, self.group)
         if BUILTIN not in self.loaded:
             self._load(BUILTIN, builtin, namespace=None)
         if autoload_disabled():
@@ -81,18 +82,17 @@ class PluginLoader:
         """The Keras-class modules the loaded plugins declare, in load order, each once."""
         return list(dict.fromkeys(m for name in self.loaded for m in self.keras_modules.get(name, ())))
 
-    def _load(self, name: str, ep: EntryPoint | None, *, namespace: str | None,
+    def _load(self, name: str, ep: EntryPoint, *, namespace: str | None,
               provider: Provider | None = None) -> None:
         """Import one plugin inside a registration; on any exception undo it whole."""
         if provider is None:
             dist = getattr(ep, "dist", None)
             provider = Provider(name, dist.name if dist else None, dist.version if dist else None)
-        package = (ep.module if ep is not None else "plugins").partition(".")[0]
+        package = ep.module.partition(".")[0]
         modules_before = set(sys.modules)
         with registering(provider, namespace) as registration:
             try:
-                # Without an installed distribution (a source checkout), the built-ins are imported directly.
-                target = ep.load() if ep is not None else importlib.import_module("plugins")
+                target = ep.load()
                 if callable(target):  # an entry point may name a `register()` function instead of a module
                     target()
                 declared = _declared_keras_modules(target)

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import contextlib
 
+from pipeline import distribution
+from pipeline.lazy import LazyModule
+from pipeline.model.learning_rate import learning_rate_used
+
+keras = LazyModule("keras")
+
 #: Steps per execution chosen by `auto` (bench/steps_per_execution.py on 2 shared CPU cores, median
 #: epoch time vs 1: JAX 1.17x at 8, 1.18x at 4, 1.00x at a whole epoch; TensorFlow 1.30x at 8,
 #: 1.15x at 32). JAX runs one execution as a Python loop of compiled steps, so the gain is fewer
@@ -28,15 +34,11 @@ def device_scope(setting: str):
     when there is one, else the CPU)."""
     if setting == "auto":
         return contextlib.nullcontext()
-    import keras
-
     return keras.device(setting if ":" in setting else f"{setting}:0")
 
 
 def describe_devices(backend: str, setting: str = "auto") -> str:
     """One line: the devices the backend sees and the one a run will use."""
-    import keras
-
     if backend == "torch":
         import torch
 
@@ -51,8 +53,6 @@ def describe_devices(backend: str, setting: str = "auto") -> str:
 def precision_scope(precision: str):
     """Layers built inside take the Keras dtype policy `precision` (variables stay float32, compute
     runs in the policy's dtype); the previous global policy comes back afterwards."""
-    import keras
-
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(precision)
     try:
@@ -64,8 +64,6 @@ def precision_scope(precision: str):
 def output_scope(is_output: bool):
     """Build an output layer in float32 under a mixed policy (softmax and logits in float32, as
     Keras' mixed-precision guide advises); otherwise a no-op."""
-    import keras
-
     if not is_output or keras.config.dtype_policy().compute_dtype == "float32":
         return contextlib.nullcontext()
     return precision_scope("float32")
@@ -75,11 +73,6 @@ def output_scope(is_output: bool):
 def execution_scope(plan, steps_per_epoch: int, echo=print):
     """Everything built and trained inside runs with the recipe's precision, device and
     distribution; the chosen settings are printed and yielded (the run logs them as `*_used` params)."""
-    import keras
-
-    from pipeline import distribution
-    from pipeline.model.training import learning_rate_used
-
     train, backend = plan.recipe.train, keras.config.backend()
     distributed, summary = distribution.scope(plan.recipe.distribution, train.batch_size)
     used = {"train.steps_per_execution_used": steps_per_execution(train.steps_per_execution, steps_per_epoch,

@@ -264,13 +264,13 @@ class _Session:
         self.logger.set_tags({"model.uri": uri})
 
     def _close(self, status: str) -> None:
-        from pipeline.checkpoint import files, location
+        from pipeline.checkpoint import files
 
         if status == "FINISHED":
             files.drop_previous(self.folder.resume)
             self.logger.delete_tag("resume.command")
         if self.folder is not None:
-            location.publish(self.logger, self.folder)
+            self.folder.publish(self.logger)
         self.logger.end(status)
 
     # -- the failure path --------------------------------------------------------------------------

@@ -19,7 +19,12 @@ import dataclasses
 import fnmatch
 from pathlib import Path
 
+from pipeline import tracking
+from pipeline.components import build
+from pipeline.model.training import compile_model, learning_rate_used
 from pipeline.recipe.transfer_schema import InitFrom, Unfreeze
+from pipeline.saving import load_model
+from pipeline.tracking import runs
 
 #: The fine-tuning learning rate, as a fraction of the recipe's, when an unfreeze step sets none.
 FINE_TUNE_LR_FACTOR = 0.1
@@ -75,8 +80,6 @@ def source_path(init: InitFrom, download_dir: str | Path, tracking_uri: str | No
         if not path.is_file():
             raise FileNotFoundError(f"init_from.path: no such file: {path.resolve()}")
         return path
-    from pipeline import tracking
-    from pipeline.tracking import runs
 
     uri = tracking.tracking_uri(tracking_uri)
     run_id = init.run or runs.latest_finished(uri, init.experiment)
@@ -125,8 +128,6 @@ def initialize_from(model, init: InitFrom, tracking_uri: str | None = None) -> l
     """Load the source model (`pipeline.saving.load_model`) and copy weights into `model`."""
     import tempfile
 
-    from pipeline.saving import load_model
-
     with tempfile.TemporaryDirectory() as tmp:
         source = load_model(source_path(init, tmp, tracking_uri), compile=False)
     return copy_weights(model, source, init.layers)
@@ -161,8 +162,6 @@ def prepare(model, plan, steps_per_epoch: int, copy_weights: bool = True,
     layers were frozen), and check the unfreeze steps' layer names before training starts.
     Returns what was done, as MLflow params. `copy_weights=False` (a resumed run, whose checkpoint
     holds the weights) skips reading the source model."""
-    from pipeline.model.training import compile_model
-
     recipe = plan.recipe
     done = {}
     if recipe.model.init_from is not None and copy_weights:
@@ -179,9 +178,6 @@ def prepare(model, plan, steps_per_epoch: int, copy_weights: bool = True,
 def recompile_for_fine_tuning(model, plan, step: Unfreeze) -> float:
     """Compile again (a fresh optimizer over the new trainable set) at the fine-tuning rate:
     `step.learning_rate`, else FINE_TUNE_LR_FACTOR x the recipe's; constant (no schedule)."""
-    from pipeline.model.training import compile_model, learning_rate_used
-    from pipeline.components import build
-
     lr = step.learning_rate or FINE_TUNE_LR_FACTOR * learning_rate_used(plan)
     optimizer = dataclasses.replace(plan.optimizer, kwargs={**plan.optimizer.kwargs, "learning_rate": lr})
     # same loss (soft labels too), metrics and speed settings as the first compile; the steps per

@@ -8,7 +8,12 @@ outputs are averaged as they are (logits if the model outputs logits, the usual 
 
 from __future__ import annotations
 
+from pipeline.components import build
+from pipeline.lazy import LazyModule
+from pipeline.model.training import build_metrics
 from pipeline.recipe.transfer_schema import TTA
+
+keras = LazyModule("keras")
 
 
 def crop_boxes(height: int, width: int, size: int, positions: list[str]) -> list[tuple[int, int]]:
@@ -38,7 +43,6 @@ def views(images, tta: TTA) -> list:
 
 def tta_model(model, tta: TTA):
     """A model whose output is the mean of `model`'s outputs over `views` of its input."""
-    import keras
     from keras import ops
 
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
@@ -66,9 +70,6 @@ def tta_model(model, tta: TTA):
 
 def evaluate_tta(model, plan, x_test, y_test, batch_size: int) -> dict[str, float]:
     """The recipe's loss and metrics on the TTA predictions, as `test_tta_<name>`."""
-    from pipeline.model.training import build_metrics
-    from pipeline.components import build
-
     tta = plan.recipe.train.tta
     averaged = tta_model(model, tta)
     averaged.compile(loss=build(plan.loss), metrics=build_metrics(plan)[0])

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+
 STOP_GRACE_S = 10  # how long the server gets to stop on SIGTERM before its group is killed
 GROUP_SETTLE_S = 2  # then how long the rest of its group (uvicorn) gets
 

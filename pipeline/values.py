@@ -22,6 +22,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import AfterValidator, BeforeValidator, Strict
 
 from pipeline.errors import FORBIDDEN_CHAR
+from pipeline.registries import ALL, Ref
 
 FLOAT32_MAX = 3.4028234663852886e38
 INT32_MAX = 2**31 - 1   # sizes (units, filters, batch): what TensorFlow and XLA index with
@@ -146,8 +147,6 @@ def type_name(annotation: Any, *, drop_none: bool = False) -> str:
 
     `drop_none` leaves `None` out of a union whose default is None (`= None` already says it).
     """
-    from pipeline.registries import ALL, Ref
-
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
         refs = [m for m in annotation.__metadata__ if isinstance(m, Ref)]

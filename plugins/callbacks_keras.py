@@ -14,17 +14,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from pipeline.keras_compat import save_model, sync_jax_state
+
 
 def _schedule_of(optimizer):
     """The optimizer's `LearningRateSchedule`, or None when its learning rate is a plain value."""
     lr = getattr(optimizer, "_learning_rate", None)
     return lr if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule) else None
-
-
-def _sync_jax_state(model) -> None:
-    sync = getattr(model, "jax_state_sync", None)
-    if callable(sync):
-        sync()
 
 
 class SmoothedEarlyStopping(keras.callbacks.EarlyStopping):
@@ -149,7 +145,7 @@ class LinearWarmupCallback(keras.callbacks.Callback):
             return
         step = self._epoch * self._steps_per_epoch + batch
         fraction = min(step / self.warmup_steps, 1.0)
-        _sync_jax_state(self.model)
+        sync_jax_state(self.model)
         self.model.optimizer.learning_rate = self.target * fraction
         self._done = fraction >= 1.0
 
@@ -196,8 +192,6 @@ class RunCheckpoint(keras.callbacks.Callback):
         return value > self.best if mode == "max" else value < self.best
 
     def _save(self, name: str) -> None:
-        from pipeline.keras_compat import save_model
-
         save_model(self.model, self.folder / name)  # a new file renamed over the old one
 
     def on_train_begin(self, logs=None):
@@ -221,6 +215,5 @@ class RunCheckpoint(keras.callbacks.Callback):
         if self.save_last:
             self._save("last.keras")
         if self.run is not None:
-            from pipeline.checkpoint.location import publish
-
-            publish(*self.run)
+            run_logger, folder = self.run
+            folder.publish(run_logger)

@@ -1,15 +1,19 @@
 """The LSUV initializer (Mishkin & Matas, 2016): an orthogonal draw that the trainer rescales on data.
 
 Imported by the `lsuv` factory in `initializers.py` only. Keras calls an initializer with a shape and
-nothing else, so the data-dependent half of LSUV cannot live here: this class draws the orthogonal
-start (Saxe et al.) and carries LSUV's settings; `pipeline.model.data_init.apply_data_dependent_init`
-finds the layers whose `kernel_initializer` is an `LSUV` and rescales their kernels on a batch of
-training data. Without that step the kernel simply stays orthogonal.
+nothing else, so this class draws the orthogonal start (Saxe et al.) and offers `calibrate`, the
+data-dependent half: `pipeline.model.data_init.apply_data_dependent_init` finds the layers whose
+`kernel_initializer` offers it and hands each its output on a batch of training data until it is
+done. Without that step the kernel simply stays orthogonal.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import keras
+import numpy as np
 
 PACKAGE = "pipeline"
 
@@ -40,3 +44,18 @@ class LSUV(keras.initializers.Orthogonal):
     def get_config(self):
         return {**super().get_config(), "tol": self.tol, "max_iter": self.max_iter,
                 "batch_size": self.batch_size}
+
+    def calibrate(self, layer, output, steps: int) -> dict | None:
+        """One LSUV step (the `DataDependent` protocol of `pipeline.model.data_init`): the paper's
+        `W <- W / sqrt(Var(B))`, where B is the layer's output on the calibration batch before any
+        fused activation (one step is exact unless the bias differs between units), until
+        |Var(B) - 1| < tol or max_iter steps. Returns {"variance": final Var(B), "steps": rescalings}."""
+        variance = float(np.var(keras.ops.convert_to_numpy(output).astype(np.float64)))
+        finite = variance > 0 and math.isfinite(variance)
+        if finite and abs(variance - 1.0) >= self.tol and steps < self.max_iter:
+            layer.kernel.assign(keras.ops.multiply(layer.kernel, 1.0 / math.sqrt(variance)))
+            return None
+        if not finite:
+            warnings.warn(f"LSUV: layer '{layer.name}' outputs variance {variance} on the calibration "
+                          f"batch; its kernel cannot be scaled to unit variance", UserWarning, stacklevel=2)
+        return {"variance": variance, "steps": steps}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pipeline.lazy import LazyModule
 from pipeline.registries import losses
 from pipeline.tasks import for_task
 from pipeline.values import NonNegativeFloat, PositiveFloat, Rate, UnitInterval
+
+keras = LazyModule("keras")
 
 classification, regression = for_task("classification"), for_task("regression")
 
@@ -13,8 +16,6 @@ classification, regression = for_task("classification"), for_task("regression")
 @classification
 def sparse_categorical_crossentropy(from_logits: bool = False):
     """Cross-entropy with integer class labels; from_logits=True applies a stable softmax itself."""
-    import keras
-
     return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
 
 
@@ -22,8 +23,6 @@ def sparse_categorical_crossentropy(from_logits: bool = False):
 @classification
 def categorical_crossentropy(from_logits: bool = False, label_smoothing: Rate = 0.0):
     """Cross-entropy with one-hot labels, optionally smoothed."""
-    import keras
-
     return keras.losses.CategoricalCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing)
 
 
@@ -31,8 +30,6 @@ def categorical_crossentropy(from_logits: bool = False, label_smoothing: Rate = 
 @classification
 def binary_crossentropy(from_logits: bool = False, label_smoothing: Rate = 0.0):
     """Cross-entropy for one or more independent yes/no labels."""
-    import keras
-
     return keras.losses.BinaryCrossentropy(from_logits=from_logits, label_smoothing=label_smoothing)
 
 
@@ -40,8 +37,6 @@ def binary_crossentropy(from_logits: bool = False, label_smoothing: Rate = 0.0):
 @regression
 def mse():
     """Mean squared error, for regression: the mean of (y - prediction)^2; punishes large errors most."""
-    import keras
-
     return keras.losses.MeanSquaredError()
 
 
@@ -49,8 +44,6 @@ def mse():
 @regression
 def mae():
     """Mean absolute error, for regression: the mean of |y - prediction|; robust to outlying targets."""
-    import keras
-
     return keras.losses.MeanAbsoluteError()
 
 
@@ -58,8 +51,6 @@ def mae():
 @regression
 def huber(delta: PositiveFloat = 1.0):
     """Huber loss, for regression: squared error below delta, absolute error (times delta) above it."""
-    import keras
-
     return keras.losses.Huber(delta=delta)
 
 
@@ -67,8 +58,6 @@ def huber(delta: PositiveFloat = 1.0):
 @regression
 def log_cosh():
     """Log-cosh loss, for regression: about x^2 / 2 for small errors and |x| - ln 2 for large ones; smooth."""
-    import keras
-
     return keras.losses.LogCosh()
 
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pipeline.lazy import LazyModule
 from pipeline.registries import metrics
 from pipeline.tasks import for_task
 from pipeline.values import PositiveInt
+
+keras = LazyModule("keras")
 
 classification, regression = for_task("classification"), for_task("regression")
 
@@ -32,8 +35,6 @@ def accuracy():
 @regression
 def mae():
     """Mean absolute error, for regression (in the targets' units)."""
-    import keras
-
     return keras.metrics.MeanAbsoluteError(name="mae")
 
 
@@ -41,8 +42,6 @@ def mae():
 @regression
 def mse():
     """Mean squared error, for regression (in the targets' units, squared)."""
-    import keras
-
     return keras.metrics.MeanSquaredError(name="mse")
 
 
@@ -50,8 +49,6 @@ def mse():
 @regression
 def rmse():
     """Root mean squared error, for regression (in the targets' units), over the whole split."""
-    import keras
-
     return keras.metrics.RootMeanSquaredError(name="rmse")
 
 
@@ -68,8 +65,6 @@ def r2(class_aggregation: Literal["uniform_average", "variance_weighted_average"
 @classification
 def top_k_accuracy(k: PositiveInt = 5):
     """Fraction of examples whose true class is among the k highest scores (integer labels; logits or probabilities)."""
-    import keras
-
     return keras.metrics.SparseTopKCategoricalAccuracy(k=k, name=f"top_{k}_accuracy")
 
 

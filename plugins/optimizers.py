@@ -10,8 +10,11 @@ one optimizer, one set of flags. `weight_decay` (sgd, adamw) is decoupled weight
 
 from __future__ import annotations
 
+from pipeline.lazy import LazyModule
 from pipeline.registries import optimizers
 from pipeline.values import NonNegativeFloat, PositiveFloat, Rate
+
+keras = LazyModule("keras")
 
 
 def _clipping(clipnorm, clipvalue, global_clipnorm) -> dict:
@@ -24,8 +27,6 @@ def sgd(learning_rate: PositiveFloat = 0.01, momentum: Rate = 0.0, nesterov: boo
         weight_decay: NonNegativeFloat | None = None, clipnorm: PositiveFloat | None = None,
         clipvalue: PositiveFloat | None = None, global_clipnorm: PositiveFloat | None = None):
     """Stochastic gradient descent; momentum: 0.9 gives SGD+momentum, nesterov: true Nesterov's look-ahead."""
-    import keras
-
     return keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum, nesterov=nesterov,
                                 weight_decay=weight_decay,
                                 **_clipping(clipnorm, clipvalue, global_clipnorm))
@@ -36,8 +37,6 @@ def adagrad(learning_rate: PositiveFloat = 0.001, initial_accumulator_value: Non
             epsilon: PositiveFloat = 1e-7, clipnorm: PositiveFloat | None = None,
             clipvalue: PositiveFloat | None = None, global_clipnorm: PositiveFloat | None = None):
     """AdaGrad: per-parameter steps lr * g / sqrt(sum of past g^2); steep directions damped, steps shrink to 0."""
-    import keras
-
     return keras.optimizers.Adagrad(learning_rate=learning_rate,
                                     initial_accumulator_value=initial_accumulator_value, epsilon=epsilon,
                                     **_clipping(clipnorm, clipvalue, global_clipnorm))
@@ -48,8 +47,6 @@ def rmsprop(learning_rate: PositiveFloat = 0.001, rho: Rate = 0.9, momentum: Rat
             centered: bool = False, clipnorm: PositiveFloat | None = None, clipvalue: PositiveFloat | None = None,
             global_clipnorm: PositiveFloat | None = None):
     """RMSProp: AdaGrad with a leaky (rho) average of g^2, so steps do not decay to zero; optional momentum."""
-    import keras
-
     return keras.optimizers.RMSprop(learning_rate=learning_rate, rho=rho, momentum=momentum,
                                     epsilon=epsilon, centered=centered,
                                     **_clipping(clipnorm, clipvalue, global_clipnorm))
@@ -60,8 +57,6 @@ def adam(learning_rate: PositiveFloat = 0.001, beta_1: Rate = 0.9, beta_2: Rate 
          amsgrad: bool = False, clipnorm: PositiveFloat | None = None, clipvalue: PositiveFloat | None = None,
          global_clipnorm: PositiveFloat | None = None):
     """Adam: momentum plus per-parameter step sizes from running second moments (bias-corrected)."""
-    import keras
-
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
                                  epsilon=epsilon, amsgrad=amsgrad,
                                  **_clipping(clipnorm, clipvalue, global_clipnorm))
@@ -73,8 +68,6 @@ def adamw(learning_rate: PositiveFloat = 0.001, weight_decay: NonNegativeFloat =
           clipnorm: PositiveFloat | None = None, clipvalue: PositiveFloat | None = None,
           global_clipnorm: PositiveFloat | None = None):
     """AdamW: Adam with decoupled weight decay w -= lr * weight_decay * w (Loshchilov & Hutter), not an L2 loss."""
-    import keras
-
     return keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay, beta_1=beta_1,
                                   beta_2=beta_2, epsilon=epsilon, amsgrad=amsgrad,
                                   **_clipping(clipnorm, clipvalue, global_clipnorm))

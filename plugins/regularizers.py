@@ -7,15 +7,16 @@ with both is refused by the validator unless the regularizer says `with_weight_d
 
 from __future__ import annotations
 
+from pipeline.lazy import LazyModule
 from pipeline.registries import regularizers
 from pipeline.values import NonNegativeFloat
+
+keras = LazyModule("keras")
 
 
 @regularizers.register("l1")
 def l1(factor: NonNegativeFloat = 0.01):
     """factor * sum|w|: drives weights to exactly zero (sparse)."""
-    import keras
-
     return keras.regularizers.L1(factor)
 
 
@@ -29,8 +30,6 @@ def l2(factor: NonNegativeFloat = 0.01, with_weight_decay: bool = False):
             decoupled `weight_decay`; without it such a recipe is refused, because the two
             shrink the same weights twice. Changes nothing else. Defaults to False.
     """
-    import keras
-
     return keras.regularizers.L2(factor)
 
 
@@ -44,6 +43,4 @@ def elastic(l1: NonNegativeFloat = 0.01, l2: NonNegativeFloat = 0.01, with_weigh
         with_weight_decay: as for `l2`: keep the L2 part although the optimizer also applies
             decoupled `weight_decay`. Defaults to False.
     """
-    import keras
-
     return keras.regularizers.L1L2(l1=l1, l2=l2)

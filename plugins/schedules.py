@@ -14,8 +14,11 @@ from typing import Annotated
 
 from annotated_types import Le
 
+from pipeline.lazy import LazyModule
 from pipeline.registries import schedules
 from pipeline.values import NonNegativeFloat, PositiveFloat, PositiveInt, UnitInterval
+
+keras = LazyModule("keras")
 
 DecayRate = Annotated[PositiveFloat, Le(1)]  # a decay per epoch: (0, 1]
 
@@ -39,8 +42,6 @@ def _decay_steps(steps_per_epoch: int, epochs: int, warmup_steps: int) -> int:
 
 
 def _cosine(learning_rate: float, steps_per_epoch: int, epochs: int, warmup_epochs: float, alpha: float):
-    import keras
-
     warmup = _steps(warmup_epochs, steps_per_epoch)
     decay = _decay_steps(steps_per_epoch, epochs, warmup)
     if warmup == 0:
@@ -70,8 +71,6 @@ def step(milestones: list[PositiveInt], factor: PositiveFloat = 0.1, warmup_epoc
     """Multiply the learning rate by `factor` at each milestone epoch (e.g. x0.1 at 30, 60, 90)."""
 
     def make(learning_rate, steps_per_epoch, epochs):
-        import keras
-
         # Keras keeps the old value while step <= boundary, and the optimizer asks for the rate at
         # `iterations`, which is m * steps_per_epoch on the first batch of epoch m.
         boundaries = [m * steps_per_epoch - 1 for m in sorted(milestones)]
@@ -88,8 +87,6 @@ def exponential(decay_rate: DecayRate = 0.9, warmup_epochs: NonNegativeFloat = 0
     """a0 * decay_rate^t, t in epochs (the course's a0 e^(-kt) with decay_rate = e^(-k)); staircase: whole epochs."""
 
     def make(learning_rate, steps_per_epoch, epochs):
-        import keras
-
         schedule = keras.optimizers.schedules.ExponentialDecay(
             learning_rate, decay_steps=steps_per_epoch, decay_rate=decay_rate, staircase=staircase)
         return _with_warmup(schedule, learning_rate, _steps(warmup_epochs, steps_per_epoch))
@@ -102,8 +99,6 @@ def inverse_time(decay_rate: NonNegativeFloat = 1.0, warmup_epochs: NonNegativeF
     """1/t decay: a0 / (1 + k t), k = decay_rate, t in epochs since the end of warmup."""
 
     def make(learning_rate, steps_per_epoch, epochs):
-        import keras
-
         schedule = keras.optimizers.schedules.InverseTimeDecay(
             learning_rate, decay_steps=steps_per_epoch, decay_rate=decay_rate, staircase=staircase)
         return _with_warmup(schedule, learning_rate, _steps(warmup_epochs, steps_per_epoch))
@@ -116,8 +111,6 @@ def linear(warmup_epochs: NonNegativeFloat = 0, end_fraction: UnitInterval = 0.0
     """a0 (1 - t/T): a straight line from the rate down to end_fraction of it at the last epoch."""
 
     def make(learning_rate, steps_per_epoch, epochs):
-        import keras
-
         warmup = _steps(warmup_epochs, steps_per_epoch)
         schedule = keras.optimizers.schedules.PolynomialDecay(
             learning_rate, decay_steps=_decay_steps(steps_per_epoch, epochs, warmup),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from pipeline.keras_compat import tensorflow_probe_disabled
+
 
 @keras.saving.register_keras_serializable(package="pipeline")
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
@@ -32,8 +34,6 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         if warmup_steps <= 0:
             raise ValueError(f"Expected warmup_steps > 0. Received: warmup_steps={warmup_steps}")
         if isinstance(schedule, dict):
-            from pipeline.keras_compat import tensorflow_probe_disabled
-
             with tensorflow_probe_disabled():
                 schedule = keras.optimizers.schedules.deserialize(schedule)
         self.schedule = schedule
@@ -51,8 +51,6 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
         return ops.where(step < warmup, during, after)
 
     def get_config(self):
-        from pipeline.keras_compat import tensorflow_probe_disabled
-
         with tensorflow_probe_disabled():  # Keras' serializer would import TensorFlow on JAX runs
             schedule = keras.optimizers.schedules.serialize(self.schedule)
         return {"schedule": schedule, "warmup_steps": self.warmup_steps, "peak": self.peak,

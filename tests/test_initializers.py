@@ -14,7 +14,7 @@ import pytest
 
 from pipeline import registries
 from pipeline.model.data_init import (SymmetricKernelWarning, apply_data_dependent_init,
-                                      calibration_batch, finish_initialization, lsuv_layers,
+                                      calibration_batch, finish_initialization, data_dependent_layers,
                                       warn_symmetric_kernels)
 from pipeline.model.network import build_model
 from pipeline.components import build_spec
@@ -195,7 +195,7 @@ def test_lsuv_gives_each_layer_unit_output_variance_on_the_calibration_batch():
     model = lsuv_model()
     x = calibration_data()
     head_before = to_np(model.get_layer("head").kernel)
-    kernels_before = {l.name: to_np(l.kernel) for l in lsuv_layers(model)}
+    kernels_before = {layer.name: to_np(layer.kernel) for layer in data_dependent_layers(model)}
     conv_before = to_np(keras.Model(model.input, model.get_layer("conv").output)(x))
     report = apply_data_dependent_init(model, x)
     assert len(report) == 3 and all(abs(r["variance"] - 1) < 0.1 for r in report.values())
@@ -210,8 +210,8 @@ def test_lsuv_gives_each_layer_unit_output_variance_on_the_calibration_batch():
     assert conv_before.var() > 10  # before: the raw inputs' std of 5 went straight through
 
     # LSUV only rescales: each kernel is its orthogonal draw times one positive number.
-    for l in lsuv_layers(model):
-        ratio = to_np(l.kernel) / kernels_before[l.name]
+    for layer in data_dependent_layers(model):
+        ratio = to_np(layer.kernel) / kernels_before[layer.name]
         np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-4)
     np.testing.assert_array_equal(to_np(model.get_layer("head").kernel), head_before)  # not LSUV: untouched
 
@@ -246,7 +246,7 @@ def test_finish_initialization_draws_the_calibration_batch_and_costs_nothing_wit
     assert len(batch) == 256 and len(np.unique(batch[:, 0, 0])) == 256  # LSUV's default batch_size, no repeats
     x_train = calibration_data()
     report = finish_initialization(model, x_train, seed=1)
-    assert set(report) == {"conv", "tanh_dense", lsuv_layers(model)[2].name}
+    assert set(report) == {"conv", "tanh_dense", data_dependent_layers(model)[2].name}
 
     plain = model_of({"type": "dense", "units": 4}, {"type": "dense", "units": 2})
     weights = [to_np(w) for w in plain.weights]
@@ -321,11 +321,11 @@ def test_tanh_depth_recipes_are_the_experiment(recipe, initializer, unit_gaussia
     plan = load_recipe(RECIPES / recipe).plan
     model = build_model(plan.layers, plan.outputs, (40,))
     hidden = model.layers[1:-1]
-    assert len(hidden) == 10 and {(l.units, l.activation.__name__) for l in hidden} == {(500, "tanh")}
+    assert len(hidden) == 10 and {(layer.units, layer.activation.__name__) for layer in hidden} == {(500, "tanh")}
     assert model.layers[-1].units == 10 and model.layers[-1].activation.__name__ == "linear"
     assert registries.initializers.get(initializer) is \
         registries.initializers.get(plan.layers[0].layer.kwargs["kernel_initializer"].name)
-    acts = [to_np(a) for a in keras.Model(model.input, [l.output for l in hidden])(unit_gaussian_40)]
+    acts = [to_np(a) for a in keras.Model(model.input, [layer.output for layer in hidden])(unit_gaussian_40)]
     stds = [a.std() for a in acts]
     if "small-std" in recipe:
         assert stds[-1] < 1e-3

@@ -137,20 +137,34 @@ def test_invalid_settings_and_valid_space(write_recipe, capsys):
     assert main(["validate", str(path)]) == 0
 
 
-def test_abort_callback_stops_on_3x_initial_loss_and_on_nan():
-    from pipeline.search.abort_keras import AbortOnExplodingLoss, TrialAborted
+def test_a_trial_has_one_guard_the_runs_explosion_guard_at_the_search_abort_factor(tmp_path):
+    """`search.abort_factor` becomes each trial's `diagnostics.explosion_factor` (even where the recipe
+    turned the guard off): the run's own guard, with the one rule of `pipeline.diagnostics.explosion`,
+    stops an exploding trial, and the tuner records that as a FAILED trial ('aborted: ...')."""
+    import keras
 
-    abort = AbortOnExplodingLoss(factor=3.0)
-    abort.on_epoch_begin(0)
-    abort.on_train_batch_end(0, {"loss": 2.0})
-    abort.on_train_batch_end(1, {"loss": 5.9})  # below 3 x 2.0: goes on
-    with pytest.raises(TrialAborted, match=r"loss 6.1 > 3 x initial loss 2 at epoch 1, batch 3"):
-        abort.on_train_batch_end(2, {"loss": 6.1})
-    abort = AbortOnExplodingLoss()
-    abort.on_epoch_begin(1)
-    abort.on_train_batch_end(0, {"loss": 2.0})
-    with pytest.raises(TrialAborted, match="loss is nan at epoch 2, batch 2"):
-        abort.on_train_batch_end(1, {"loss": float("nan")})
+    from pipeline.diagnostics.explosion import LossExplosion
+    from pipeline.diagnostics.explosion_keras import LossExplosionGuard
+    from pipeline.search.tuner import trial_recipe
+
+    job = _job({}, tmp_path=tmp_path)
+    job.base = {"diagnostics": {"explosion_factor": False, "verdict": False}}
+    assert trial_recipe(job, {})["diagnostics"] == {"explosion_factor": 3.0, "verdict": False}
+    job.abort_factor = 2.5
+    assert trial_recipe(job, {})["diagnostics"]["explosion_factor"] == 2.5
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    guard = LossExplosionGuard(factor=trial_recipe(job, {})["diagnostics"]["explosion_factor"])
+    guard.set_model(model)
+    guard.on_train_begin()  # no probe batch: the first batch's loss is the initial loss
+    guard.on_epoch_begin(0)
+    guard.on_train_batch_end(0, {"loss": 2.0})
+    guard.on_train_batch_end(1, {"loss": 4.9})  # below 2.5 x 2.0: goes on
+    with pytest.raises(LossExplosion, match=r"5.1 exceeded 2.5 x the initial loss 2 at epoch 1, step 3"):
+        guard.on_train_batch_end(2, {"loss": 5.1})
+    with pytest.raises(LossExplosion, match="became NaN/Inf at epoch 1, step 4"):
+        guard.on_train_batch_end(3, {"loss": float("nan")})
 
 
 @pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])

@@ -26,6 +26,12 @@ class RunFolder:
     def resume(self) -> Path:
         return self.path / RESUME
 
+    def publish(self, logger) -> None:
+        """Upload the checkpoints to a remote run (nothing to do when they are written in place).
+        A method, so the checkpoint callback in `plugins` publishes without importing the core."""
+        if not self.in_artifacts and self.path.is_dir():
+            logger.log_artifacts(self.path, "checkpoints")
+
 
 def run_folder(logger) -> RunFolder:
     local = logger.artifact_dir()
@@ -34,12 +40,6 @@ def run_folder(logger) -> RunFolder:
     db = sqlite_path(logger.uri)
     store = db.parent if db is not None else Path("mlruns")
     return RunFolder(store / "checkpoints" / logger.run_id, False)
-
-
-def publish(logger, folder: RunFolder) -> None:
-    """Upload the checkpoints to a remote run (nothing to do when they are written in place)."""
-    if not folder.in_artifacts and folder.path.is_dir():
-        logger.log_artifacts(folder.path, "checkpoints")
 
 
 def fetch(logger, folder: RunFolder) -> None:

@@ -22,14 +22,16 @@ import random
 
 import numpy as np
 
+from pipeline.lazy import LazyModule
+
+keras = LazyModule("keras")
+
 
 class StateMismatch(RuntimeError):
     """The checkpoint was written by a different model or optimizer than the one being resumed."""
 
 
 def _arrays(variables) -> list[np.ndarray]:
-    import keras
-
     return [np.asarray(keras.ops.convert_to_numpy(v.value)) for v in variables]
 
 
@@ -55,8 +57,6 @@ def _keras_global_seed():
 
 
 def rng_state() -> dict:
-    import keras
-
     version, internal, gauss = random.getstate()  # 625 ints: one array, not 625 JSON numbers
     state = {"numpy": list(np.random.get_state()), "python": [version, np.array(internal, dtype=np.uint64), gauss]}
     generator = _keras_global_seed()
@@ -70,8 +70,6 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    import keras
-
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss), float(cached)))
     version, internal, gauss = state["python"]

@@ -12,9 +12,11 @@ import zipfile
 
 import numpy as np
 
+from pipeline.components import build
 from pipeline.data.dataset import Dataset
 from pipeline.data.targets import for_task
 from pipeline.errors import DataError, RecipeError, printable
+from pipeline.recipe import locate
 
 #: Losses that read one output unit as the probability of class 1 (a sigmoid output) for 2 classes.
 SINGLE_UNIT_LOSSES = ("binary_crossentropy",)
@@ -27,9 +29,6 @@ def is_classification(recipe) -> bool:
 def load_source(loaded) -> Dataset:
     """Build the recipe's data source and check its arrays; what goes wrong is a RecipeError located
     at the recipe's `data.source` (or the argument at fault)."""
-    from pipeline.components import build
-    from pipeline.recipe import locate
-
     try:
         data = for_task(build(loaded.plan.source), loaded.plan.recipe.task)  # class ids, or float targets
         check_dataset(data, loaded.plan.recipe)

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.components import build
+from pipeline.data.checks import check_outputs
 from pipeline.data.imbalance import class_weights, long_tailed
 
 
@@ -35,9 +37,6 @@ def make_long_tailed(splits, ratio: float | None, seed: int) -> None:
 
 def fit_data(plan, splits, classes: int, seed: int) -> FitData:
     """`classes`: the model's output units (the width of label rows)."""
-    from pipeline.components import build
-    from pipeline.data.checks import check_outputs
-
     check_outputs(plan, splits, classes)  # 3 output units for 10 classes is a recipe error, not a run
     data, batch_size = plan.recipe.data, plan.recipe.train.batch_size
     weights = class_weights(splits.y_train, data.imbalance.class_weight)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.diagnostics.plots import _plt
+
 SATURATED = 0.99
 
 
@@ -57,8 +59,6 @@ def format_table(rows: list[dict]) -> str:
 
 def histograms(samples: dict[str, np.ndarray], title: str):
     """One histogram per layer, as the course plots the layers of its tanh network."""
-    from pipeline.diagnostics.plots import _plt
-
     plt = _plt()
     n = len(samples)
     cols = min(n, 5)

@@ -6,16 +6,12 @@ import keras
 import numpy as np
 
 from pipeline.diagnostics.activations import activation_kind, format_table, histograms, layer_stats
+from pipeline.diagnostics.gradients import gradients
+from pipeline.keras_compat import sync_jax_state
 
 CSV = "diagnostics/activations.csv"
 TABLE = "diagnostics/activations.txt"
 HISTOGRAM_SAMPLE = 20000  # values per layer drawn into a histogram
-
-
-def _sync_jax_state(model) -> None:
-    sync = getattr(model, "jax_state_sync", None)
-    if callable(sync):
-        sync()
 
 
 def watched_layers(model) -> list:
@@ -93,8 +89,6 @@ class ActivationStatistics(keras.callbacks.Callback):
         return rows
 
     def _gradient_norms(self, model, layers) -> dict[str, float]:
-        from pipeline.diagnostics.gradients import gradients
-
         loss = getattr(model, "loss", None)
         if loss is None or isinstance(loss, str):
             loss = keras.losses.get(loss) if isinstance(loss, str) else None
@@ -128,7 +122,7 @@ class ActivationStatistics(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self._before is None:
             return
-        _sync_jax_state(self.model)
+        sync_jax_state(self.model)
         after = self._weights()
         for name, before in self._before.items():
             w = float(np.sqrt(sum(np.sum(b * b) for b in before)))

@@ -6,12 +6,7 @@ import keras
 import numpy as np
 
 from pipeline.diagnostics.explosion import LossExplosion, explain, exploded
-
-
-def _sync_jax_state(model) -> None:
-    sync = getattr(model, "jax_state_sync", None)
-    if callable(sync):  # JAX keeps the training state outside the variables until synced
-        sync()
+from pipeline.keras_compat import sync_jax_state
 
 
 def current_learning_rate(optimizer) -> float | None:
@@ -103,7 +98,7 @@ class LossExplosionGuard(keras.callbacks.Callback):
 
     def _stop(self, value: float, epoch: int, batch: int):
         lr = current_learning_rate(self.model.optimizer)
-        _sync_jax_state(self.model)
+        sync_jax_state(self.model)
         self.model.set_weights(self.good_weights)
         where = "the initial weights" if self.good_epoch is None else f"the weights after epoch {self.good_epoch + 1}"
         raise LossExplosion(explain(value, self.initial if self.initial is not None else value, self.factor,

@@ -10,6 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline import backend as backends
+from pipeline.assemble import prepare_data
+from pipeline.components import build
+from pipeline.diagnostics.plots import _plt
+from pipeline.keras_compat import set_seed
+from pipeline.model.data_init import finish_initialization
+from pipeline.model.network import build_model
+
 #: the test stops once the smoothed loss exceeds this many times its best (divergence)
 DIVERGED = 4.0
 
@@ -30,8 +38,6 @@ class LRFind:
                 f"{self.min_loss_lr:.3g}, {len(self.lrs)} steps from {self.lrs[0]:.2g} to {self.lrs[-1]:.2g})")
 
     def plot(self):
-        from pipeline.diagnostics.plots import _plt
-
         plt = _plt()
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         ax.plot(self.lrs, self.losses, alpha=0.3, label="loss")
@@ -122,15 +128,8 @@ def lr_range_test(model, x, y, steps: int = 200, min_lr: float = 1e-6, max_lr: f
 def lr_find_recipe(loaded, steps: int = 200, min_lr: float = 1e-6, max_lr: float = 10.0,
                    plot: str | None = "lr_find.png") -> LRFind:
     """The range test on a recipe: its data (training split), model and optimizer (no schedule)."""
-    from pipeline import backend as backends
-
     backends.activate(loaded.resolved["backend"])
-    from pipeline.model.data_init import finish_initialization
-    from pipeline.model.network import build_model
     from pipeline.model.target_scaling_keras import standardized_loss
-    from pipeline.components import build
-    from pipeline.keras_compat import set_seed
-    from pipeline.assemble import prepare_data
 
     plan = loaded.plan
     set_seed(plan.recipe.seed)

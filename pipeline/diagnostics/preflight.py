@@ -21,7 +21,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline import backend as backends
+from pipeline.assemble import build_compiled_model, prepare_data
+from pipeline.components import build
 from pipeline.diagnostics.errors import classification_error, target_mean
+from pipeline.diagnostics.gradients import gradients
+from pipeline.diagnostics.recipe_checks import recipe_findings
+from pipeline.diagnostics.report import PREFLIGHT
+from pipeline.keras_compat import set_seed
+from pipeline.model.data_init import finish_initialization
+from pipeline.model.network import build_model
+from pipeline.model.training import from_logits, learning_rate_used
 
 #: relative distance from the expected initial loss that passes / above which the check fails
 INITIAL_LOSS_TOLERANCE, INITIAL_LOSS_FAIL = 0.25, 1.0
@@ -69,8 +79,6 @@ def check_initial_loss(model, loss_fn, x, y, plan, classes: int | None,
                        tolerance: float = INITIAL_LOSS_TOLERANCE, target_mean: np.ndarray | None = None) -> CheckResult:
     """`target_mean` (regression): the training targets' mean, the prediction a fresh model should
     be near; else (classification) the reference is equal scores for every class."""
-    from pipeline.model.training import from_logits
-
     pred = np.asarray(model.predict_on_batch(x))
     measured = float(loss_fn(y, pred))
     if target_mean is not None:
@@ -118,8 +126,6 @@ def check_regularization(model, loss_fn, x, y) -> CheckResult:
 
 
 def check_gradient_flow(model, loss_fn, x, y) -> CheckResult:
-    from pipeline.diagnostics.gradients import gradients
-
     try:
         grads = gradients(model, loss_fn, x, y)
     except NotImplementedError as exc:
@@ -167,10 +173,7 @@ def check_overfit(loaded, x_train, y_train, subset: int = 50, steps: int = 300, 
     """Train a fresh copy (no weight penalties, the recipe's optimizer at its starting rate, no
     schedule) on `subset` training examples, full batch, for up to `steps` steps: classification
     must reach 100% accuracy, regression a loss below `OVERFIT_LOSS_FRACTION` of its start."""
-    from pipeline.model.network import build_model
     from pipeline.model.target_scaling_keras import standardized_loss
-    from pipeline.model.training import from_logits, learning_rate_used
-    from pipeline.components import build
 
     plan = loaded.plan
     xs, ys = x_train[:subset], y_train[:subset]
@@ -181,7 +184,6 @@ def check_overfit(loaded, x_train, y_train, subset: int = 50, steps: int = 300, 
               **({"learning_rate": learning_rate_used(plan)} if "learning_rate" in params else {})}
     model.compile(optimizer=build(dataclasses.replace(plan.optimizer, kwargs=kwargs)),
                   loss=standardized_loss(build(plan.loss), model))
-    from pipeline.model.data_init import finish_initialization  # data-dependent init (LSUV), as in a run
 
     finish_initialization(model, x_train, seed=plan.recipe.seed)
     logits = from_logits(plan) is not False
@@ -219,14 +221,7 @@ def check_overfit(loaded, x_train, y_train, subset: int = 50, steps: int = 300, 
 
 def diagnose(loaded, subset: int = 50, steps: int = 300, echo=print, data_and_splits=None) -> list[CheckResult]:
     """Every pre-flight check on `loaded`; prints each result through `echo`."""
-    from pipeline import backend as backends
-
     backends.activate(loaded.resolved["backend"])
-    from pipeline.model.data_init import finish_initialization
-    from pipeline.components import build
-    from pipeline.diagnostics.recipe_checks import recipe_findings
-    from pipeline.keras_compat import set_seed
-    from pipeline.assemble import build_compiled_model, prepare_data
 
     recipe = loaded.plan.recipe
     set_seed(recipe.seed)
@@ -263,8 +258,6 @@ def diagnose(loaded, subset: int = 50, steps: int = 300, echo=print, data_and_sp
 def run_preflight(loaded, data_and_splits, run_logger, echo=print) -> list[CheckResult]:
     """`train.preflight: true`: the checks, recorded in the run (tag + text artifact); a failed
     check raises `PreflightFailed`, which ends the run FAILED before training."""
-    from pipeline.diagnostics.report import PREFLIGHT
-
     results = diagnose(loaded, echo=echo, data_and_splits=data_and_splits)
     failed = [r for r in results if r.status == "fail"]
     run_logger.set_tags({"diagnostics.preflight": "failed" if failed else "passed"})

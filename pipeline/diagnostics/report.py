@@ -7,8 +7,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline import heartbeat, tracking
+from pipeline.components import build
 from pipeline.diagnostics import curves
+from pipeline.diagnostics.errors import model_error, regression_errors, target_mean
+from pipeline.diagnostics.plots import learning_rate_plot
 from pipeline.diagnostics.verdict import Verdict, classify
+from pipeline.recipe.lint import argument
+from pipeline.resume import replay_journal
+from pipeline.tracking import runs
 
 REPORT = "diagnostics/report.txt"
 PREFLIGHT = "diagnostics/preflight.txt"
@@ -53,9 +60,6 @@ def regression_verdict(model, plan, splits) -> tuple[Verdict, dict[str, float]]:
     """The verdict of a regression run and its metrics (train/val error, R²): errors in the loss's
     units on the original targets, a gap "high" above `tolerance` x the loss of predicting the
     training mean; or, with `diagnostics.target_r2`, every error read as 1 - R²."""
-    from pipeline.components import build
-    from pipeline.diagnostics.errors import regression_errors, target_mean
-
     settings, batch = plan.recipe.diagnostics, plan.recipe.train.batch_size
     loss_fn = build(plan.loss)
     mean = target_mean(splits.y_train)
@@ -107,10 +111,6 @@ def after_training(model, loaded, splits, history: dict, run_logger, echo=print)
         return None
     import math
 
-    from pipeline.diagnostics.errors import model_error
-    from pipeline.diagnostics.plots import learning_rate_plot
-    from pipeline.recipe.lint import argument
-
     train = loaded.plan.recipe.train
     if loaded.plan.recipe.task == "regression":
         verdict, metrics = regression_verdict(model, loaded.plan, splits)
@@ -141,17 +141,12 @@ def after_training(model, loaded, splits, history: dict, run_logger, echo=print)
 def print_report(run_id: str, tracking_uri: str | None = None, out=print) -> int:
     """Print what a run concluded: status (a RUNNING run whose process is gone: died, and how to
     resume it), failure reason, pre-flight checks, verdict and advice."""
-    from pipeline import heartbeat, tracking
-    from pipeline.tracking import runs
-
     uri = tracking.tracking_uri(tracking_uri)
     run = runs.get_run(uri, run_id)  # LookupError naming the store
     tags = run.tags
     state = heartbeat.state(run.status, tags)
     out(f"run {run_id} ({run.name}): {state}")
     if state == "died":
-        from pipeline.resume import replay_journal
-
         replayed = replay_journal(uri, run)
         out(f"the run's process is gone ({heartbeat.describe(tags)}); it is still marked RUNNING in MLflow"
             + (f"; {replayed} journaled epoch metrics written to the store" if replayed else ""))

@@ -5,21 +5,26 @@ Two things an initializer cannot do alone, because Keras calls it with a shape a
 - know its role. `zeros`/`constant` are right for biases and wrong for kernels (identical units get
   identical gradients and never become different), so `warn_symmetric_kernels` looks at the layers
   and warns, naming the layer, when a constant initializer fills a kernel of more than one unit.
-- see data. LSUV (Mishkin & Matas, 2016) rescales each layer's orthogonal kernel until the layer's
-  output variance on a batch of training data is 1: `apply_data_dependent_init`.
+- see data. An initializer that needs data offers `calibrate` (the `DataDependent` protocol below),
+  e.g. LSUV (Mishkin & Matas, 2016), which rescales each layer's kernel until the layer's output
+  variance on a batch of training data is 1: `apply_data_dependent_init` finds those layers, runs
+  the batch through the model and hands each one its layer's output until it is done.
 
-`finish_initialization` does both and costs one walk over the layers when no layer uses LSUV.
+`finish_initialization` does both and costs one walk over the layers when no initializer needs data.
 Imports no framework at module level; every tensor operation goes through `keras.ops`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol, runtime_checkable
 
 import numpy as np
+
+from pipeline.lazy import LazyModule
+
+keras = LazyModule("keras")
 
 #: Attributes holding the initializer of a weight that maps inputs to several units (a kernel), and
 #: the weight each one fills.
@@ -41,8 +46,6 @@ def _sublayers(model) -> list:
 
 
 def _constant_value(initializer) -> float | None:
-    import keras
-
     if isinstance(initializer, keras.initializers.Zeros):
         return 0.0
     if isinstance(initializer, keras.initializers.Ones):
@@ -80,16 +83,27 @@ def warn_symmetric_kernels(model) -> list[str]:
     return found
 
 
-# -- LSUV --------------------------------------------------------------------------------------------
-def _is_lsuv(initializer) -> bool:
-    from plugins.initializers_keras import LSUV
+# -- data-dependent initialization ------------------------------------------------------------------
+@runtime_checkable
+class DataDependent(Protocol):
+    """An initializer that finishes its work on data once the model is built (e.g. LSUV).
 
-    return isinstance(initializer, LSUV)
+    The core never imports the plugin that defines one: it asks any `kernel_initializer` whether it
+    offers this protocol.
+    """
+
+    batch_size: int  # training examples it wants in the calibration batch
+
+    def calibrate(self, layer, output, steps: int) -> dict[str, Any] | None:
+        """Look at `layer`'s output on the calibration batch (before any fused activation), after
+        `steps` earlier calls; adjust the layer's weights and return None to see the output again,
+        or return the layer's report (e.g. its final output statistics) when done."""
 
 
-def lsuv_layers(model) -> list:
-    """The layers (nested ones included) whose `kernel_initializer` is LSUV, in definition order."""
-    return [layer for layer in _sublayers(model) if _is_lsuv(getattr(layer, "kernel_initializer", None))]
+def data_dependent_layers(model) -> list:
+    """The layers (nested ones included) whose `kernel_initializer` calibrates on data, in definition order."""
+    return [layer for layer in _sublayers(model)
+            if isinstance(getattr(layer, "kernel_initializer", None), DataDependent)]
 
 
 class _Reached(Exception):
@@ -105,8 +119,6 @@ def _hooked(layers: list, record, stop: bool) -> Iterator[None]:
     nested inside others (a dense layer wrapped with its normalizer, a residual block's convs), which
     have no output tensor in the outer graph, and the forward pass stops at the measured layer.
     """
-    import keras
-
     saved = []
     try:
         for layer in layers:
@@ -138,28 +150,17 @@ def _forward(model, x) -> None:
         model(x, training=False)
 
 
-def _variance(output) -> float:
-    import keras
-
-    return float(np.var(keras.ops.convert_to_numpy(output).astype(np.float64)))
-
-
 def apply_data_dependent_init(model, x_batch) -> dict[str, dict[str, Any]]:
-    """LSUV: rescale each LSUV layer's kernel until its output variance on `x_batch` is 1 within tol.
+    """Calibrate each data-dependent layer on `x_batch` until its initializer says it is done.
 
     Layers are calibrated in the order the data reaches them, so each one sees its inputs as already
-    calibrated. Each step is the paper's `W <- W / sqrt(Var(B))`, where B is the layer's output on the
-    batch before any fused activation (one step is exact unless the bias differs between units),
-    repeated until |Var(B) - 1| < tol or max_iter steps. The forward passes run in inference mode
-    (dropout off, batch norm on its moving statistics), so calibration is deterministic and changes
-    nothing but the kernels.
+    calibrated. The forward passes run in inference mode (dropout off, batch norm on its moving
+    statistics), so calibration is deterministic and changes nothing but what the initializers adjust.
 
     Returns:
-        {layer name: {"variance": final Var(B), "steps": rescalings applied}} for every LSUV layer.
+        {layer name: the report its initializer returned} for every layer the data reaches.
     """
-    import keras
-
-    targets = lsuv_layers(model)
+    targets = data_dependent_layers(model)
     if not targets:
         return {}
     x_batch = keras.ops.convert_to_tensor(x_batch)
@@ -171,40 +172,34 @@ def apply_data_dependent_init(model, x_batch) -> dict[str, dict[str, Any]]:
 
     with _hooked(targets, first_call, stop=False):
         model(x_batch, training=False)
-    # A layer the data never reaches keeps its orthogonal kernel.
+    # A layer the data never reaches keeps its initial weights.
     report: dict[str, dict[str, Any]] = {}
     for layer in order:
-        init = layer.kernel_initializer
         seen: dict[str, Any] = {}
         steps = 0
-        with _hooked([layer], lambda _, output: seen.setdefault("variance", _variance(output)), stop=True):
+        with _hooked([layer], lambda _, output: seen.setdefault("output", output), stop=True):
             while True:
                 seen.clear()
                 _forward(model, x_batch)
-                variance = seen["variance"]
-                if abs(variance - 1.0) < init.tol or steps >= init.max_iter or not variance > 0 \
-                        or not math.isfinite(variance):
+                done = layer.kernel_initializer.calibrate(layer, seen["output"], steps)
+                if done is not None:
                     break
-                layer.kernel.assign(keras.ops.multiply(layer.kernel, 1.0 / math.sqrt(variance)))
                 steps += 1
-        if not (variance > 0 and math.isfinite(variance)):
-            warnings.warn(f"LSUV: layer '{layer.name}' outputs variance {variance} on the calibration "
-                          f"batch; its kernel cannot be scaled to unit variance", UserWarning, stacklevel=2)
-        report[layer.name] = {"variance": variance, "steps": steps}
+        report[layer.name] = done
     return report
 
 
 def calibration_batch(model, x_train: np.ndarray, seed: int = 0) -> np.ndarray:
-    """A random batch of the training inputs, as large as the largest LSUV `batch_size` asks."""
-    size = max(layer.kernel_initializer.batch_size for layer in lsuv_layers(model))
+    """A random batch of the training inputs, as large as the largest data-dependent `batch_size` asks."""
+    size = max(layer.kernel_initializer.batch_size for layer in data_dependent_layers(model))
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(x_train), size=min(size, len(x_train)), replace=False)
     return x_train[np.sort(rows)]
 
 
 def finish_initialization(model, x_train: np.ndarray, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Warn about constant kernels, then run LSUV on a batch of `x_train` if any layer uses it."""
+    """Warn about constant kernels, then calibrate data-dependent initializers (LSUV) on a batch of `x_train`."""
     warn_symmetric_kernels(model)
-    if not lsuv_layers(model):
+    if not data_dependent_layers(model):
         return {}
     return apply_data_dependent_init(model, calibration_batch(model, x_train, seed))

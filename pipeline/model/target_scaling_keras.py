@@ -16,6 +16,7 @@ import numpy as np
 from keras import ops
 
 from pipeline.data.preprocess_keras import Affine
+from pipeline.speed import output_scope
 
 LAYER_NAME = "target_scaling"
 
@@ -24,7 +25,6 @@ def with_target_scaling(model, scaling):
     """`model` ending in a fixed layer `output * std + mean` (the same model when `scaling` is None)."""
     if scaling is None:
         return model
-    from pipeline.speed import output_scope
 
     with output_scope(True):  # float32 outputs under a mixed precision policy, as the output layers
         # (z - shift) * scale with shift = -mean / std, scale = std is z * std + mean

@@ -5,27 +5,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from pipeline import speed
 from pipeline.components import build
+from pipeline.model.binary import accuracy_for_logits
+from pipeline.model.classification_report import automatic_reports
+from pipeline.model.learning_rate import learning_rate_used
+from pipeline.model.regression_report import regression_reports
+from pipeline.model.soft_labels import dense_loss, dense_metrics
+from pipeline.recipe.lint import argument
 from pipeline.recipe.validate import Plan
-
-
-def base_learning_rate(plan: Plan) -> float:
-    """The optimizer's learning rate as the recipe writes it (its factory default when unset)."""
-    optimizer = plan.optimizer
-    params = optimizer.entry.signature.parameters
-    default = params["learning_rate"].default if "learning_rate" in params else 0.001
-    return optimizer.kwargs.get("learning_rate", default)
-
-
-def learning_rate_used(plan: Plan) -> float:
-    """The learning rate training starts from (a schedule's peak): the recipe's, times
-    `batch_size / scale_lr_with_batch` when that rule is on (Goyal et al.: batch k times larger,
-    learning rate k times larger)."""
-    train = plan.recipe.train
-    lr = base_learning_rate(plan)
-    if train.scale_lr_with_batch:
-        lr = lr * train.batch_size / train.scale_lr_with_batch
-    return lr
 
 
 def build_optimizer(plan: Plan, steps_per_epoch: int):
@@ -43,8 +31,6 @@ def build_optimizer(plan: Plan, steps_per_epoch: int):
 def from_logits(plan: Plan) -> bool | None:
     """Whether the recipe's loss reads logits (its `from_logits`, else the factory's default); None
     for a loss without that argument (e.g. the hinge loss reads raw scores)."""
-    from pipeline.recipe.lint import argument
-
     if "from_logits" not in plan.loss.entry.signature.parameters:
         return None
     return bool(argument(plan.loss, "from_logits", False))
@@ -69,15 +55,11 @@ def compile_model(model, plan: Plan, steps_per_epoch: int, optimizer=None) -> No
     recipe's (fine-tuning phases recompile with a fresh one at a lower rate)."""
     import keras
 
-    from pipeline import speed
-    from pipeline.model.binary import accuracy_for_logits
     from pipeline.model.target_scaling_keras import standardized_loss
 
     metrics, _ = build_metrics(plan)
     loss = standardized_loss(build(plan.loss), model)  # standardized targets: the loss in their units
     if plan.mix is not None:  # batch mixing trains on soft labels
-        from pipeline.model.soft_labels import dense_loss, dense_metrics
-
         loss, metrics = dense_loss(loss), dense_metrics(metrics)
     metrics = accuracy_for_logits(metrics, model, from_logits(plan))  # one logit output: accuracy at P = 0.5
     train = plan.recipe.train
@@ -101,9 +83,6 @@ def build_callbacks(plan: Plan, logger=None) -> list:
 def test_reports(model, plan: Plan, x_test, y_test, batch_size: int) -> tuple[dict[str, float], dict]:
     """The recipe's test-split reports (if any) and the automatic ones, from one prediction pass over
     the test split: (metrics, {artifact path: figure | dict | text}) for the run to log."""
-    from pipeline.model.classification_report import automatic_reports  # per-class recall, ROC/PR
-    from pipeline.model.regression_report import regression_reports  # predicted vs true, residuals
-
     _, reports = build_metrics(plan)
     reports = [*reports, *automatic_reports(y_test, from_logits(plan)), *regression_reports(plan)]
     metrics, artifacts = {}, {}

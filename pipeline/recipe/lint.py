@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from pipeline import registries
 from pipeline.components import Checked
 from pipeline.errors import KeyPath, Problem
+from pipeline.tasks import task_of
 
 #: Regularizers that add an L2 penalty, and the argument holding its coefficient.
 L2_PENALTIES = {"l2": "factor", "elastic": "l2"}
@@ -70,8 +72,6 @@ def check_weight_decay(plan) -> list[Problem]:
 
 def check_normalizers(plan) -> list[Problem]:
     """A `normalizer:` argument must name a normalization layer (a factory marked `is_normalizer`)."""
-    from pipeline import registries
-
     problems: dict[KeyPath, Problem] = {}
     for path, key, value in layer_arguments(plan):
         if key == "normalizer" and isinstance(value, Checked) and value.entry.kind == "layers" \
@@ -106,9 +106,6 @@ def _spec_path(path: KeyPath, spec: Any) -> KeyPath:
 
 
 def _task_mismatch(checked: Checked, path: KeyPath, spec: Any, task: str, what: str) -> Problem | None:
-    from pipeline import registries
-    from pipeline.tasks import task_of
-
     made_for = task_of(checked.entry)
     if made_for is None or made_for == task:
         return None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path as FilePath
 from typing import Any
 
-from pipeline.errors import Location, KeyPath, Problem, RecipeError
+from pipeline.errors import Location, KeyPath, Problem, RecipeError, parse_key_path
 from pipeline.recipe.loader import (MAX_DEPTH, MAX_FILES, Budget, Marks, check_text, load_yaml_file,
                                     max_bytes, parse_yaml, printable)
+from pipeline.recipe.schema import Recipe
 from pipeline.registry import normalize_name
 
 
@@ -184,8 +184,6 @@ def _check_is_recipe(data: Any, marks: Marks, file: FilePath, where: Location | 
     """
     import difflib
 
-    from pipeline.recipe.schema import Recipe
-
     sections = [*Recipe.model_fields, "extends"]
     if data is None:
         return
@@ -200,23 +198,6 @@ def _check_is_recipe(data: Any, marks: Marks, file: FilePath, where: Location | 
         found = f"a {type(data).__name__} at the top"
     raise RecipeError([Problem(("extends",), f"{file} is not a recipe: it has {found}. Expected a mapping of "
                                f"{', '.join(sections[:-1])}", where)])
-
-
-_PART = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
-
-
-def parse_key_path(text: str) -> KeyPath:
-    """'model.layers[2].rate' -> ('model', 'layers', 2, 'rate')."""
-    parts: list = []
-    pos = 0
-    for match in _PART.finditer(text):
-        if match.start() != pos and text[pos:match.start()] != ".":
-            raise ValueError(text)
-        parts.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
-        pos = match.end()
-    if pos != len(text) or not parts:
-        raise ValueError(text)
-    return tuple(parts)
 
 
 def apply_override(data: dict, marks: Marks, assignment: str, budget: Budget | None = None) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from pipeline.diagnostics.settings import Diagnostics
+from pipeline.recipe.diagnostics_settings import Diagnostics
 from pipeline.recipe.speed_settings import AutoOrBool, AutoOrPositiveInt, Device, Distribution, Precision
 from pipeline.recipe.transfer_schema import TTA, Freezing, InitFrom, Unfreeze
 from pipeline.registries import Ref

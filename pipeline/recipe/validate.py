@@ -180,7 +180,7 @@ def plan_recipe(data: dict, *, run_lint: bool = True) -> tuple[Plan | None, list
             spec = _section(data, *slot.path)
             spec = slot.default if spec is None else spec
             components[slot.name] = check(registry, spec, slot.path, problems) if spec is not None else None
-    problems.extend(search_problems(data))  # the space of `pipeline tune`, when there is one
+    problems.extend(search_problems(data, plan_recipe))  # the space of `pipeline tune`, when there is one
     if problems:
         unique: dict[tuple, Problem] = {}
         for i, problem in enumerate(problems):

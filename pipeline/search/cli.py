@@ -5,17 +5,17 @@ from __future__ import annotations
 import signal
 import sys
 
+from pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from pipeline.search import interrupt
+from pipeline.search.command import tune, work
+
 
 def _usage(message: str) -> int:
-    from pipeline.cli import EXIT_USAGE
-
     print(f"pipeline tune: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 
 def tune_command(args) -> int:
-    from pipeline.cli import EXIT_FAILED, EXIT_OK
-
     if args.workers < 1:
         return _usage("--workers must be >= 1")
     chief = None
@@ -38,7 +38,6 @@ def tune_command(args) -> int:
             # a SQLite file is local to this host; a database URI would leave each host's artifacts on it
             return _usage(f"--chief needs an MLflow tracking server every host reaches (--tracking-uri "
                           f"http://HOST:5000, docs/several-hosts.md); got {uri}")
-    from pipeline.search import interrupt
     from pipeline.search.chief import AddressError
     from pipeline.search.remote_worker import WrongRecipe
 
@@ -46,12 +45,8 @@ def tune_command(args) -> int:
     previous = interrupt.install()  # a killed search stays resumable
     try:
         if args.worker:
-            from pipeline.search.command import work
-
             return work(args.recipe, args.overrides, f"{chief[0]}:{chief[1]}", tracking_uri=args.tracking_uri,
                         directory=args.dir, echo=echo)
-        from pipeline.search.command import tune
-
         result = tune(args.recipe, args.overrides, tracking_uri=args.tracking_uri, resume=args.resume,
                       workers=args.workers, directory=args.dir, output=args.output, chief=chief,
                       worker_timeout=args.worker_timeout, rerun=args.rerun, echo=echo)

@@ -10,12 +10,16 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import Problem
+from pipeline import backend, tracking
+from pipeline.errors import Problem, parse_key_path
 from pipeline.recipe import RecipeError, load_recipe
+from pipeline.search import report
 from pipeline.search.settings import Stage
 from pipeline.search.space import apply_values, parse_search, parse_space
 from pipeline.search.stages import narrow
-from pipeline.search.tuner import Job, header
+from pipeline.search.tuner import Job, header, tuner_class
+from pipeline.search.workers import mlflow_server, run_parallel
+from pipeline.tracking.run_logger import RunLogger
 
 
 #: `--set` keys that a recipe's `search.stages` would otherwise override stage by stage
@@ -29,8 +33,6 @@ def _stages(settings, base: dict, overrides=()) -> tuple[list[Stage], list[str]]
     epochs or trial count of every stage the recipe's `search.stages` lists (a quick try of a
     staged search), and says so; `--set search.stages[0].epochs=...` edits one stage as usual.
     """
-    from pipeline.recipe.resolve import parse_key_path
-
     if not settings.stages:
         return [Stage(epochs=base["train"]["epochs"], max_trials=settings.max_trials)], []
     stages, notes = list(settings.stages), []
@@ -55,10 +57,7 @@ def run_stage(job: Job, workers: int, chief=None):
     if chief is not None:
         return chief.run_stage(job)
     if workers > 1:
-        from pipeline.search.workers import run_parallel
-
         return run_parallel(job, workers, job.tracking_uri)
-    from pipeline.search.tuner import tuner_class
 
     tuner = tuner_class()(job)
     tuner.search(verbose=0)
@@ -108,11 +107,8 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
     if not data.get("search"):
         raise RecipeError([Problem(("search",), "no 'search:' section: `pipeline tune` needs one "
                                    "(README, 'Hyperparameter search')", loaded.marks.get(()))])
-    from pipeline import backend, tracking
 
     backend.activate(data["backend"])  # before KerasTuner imports Keras
-    from pipeline.search import report
-    from pipeline.tracking.run_logger import RunLogger
 
     settings, _ = parse_search(data)
     base = {k: v for k, v in data.items() if k != "search"}
@@ -128,8 +124,6 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
     experiment_id = tracking.connect(uri, loaded.plan.recipe.track.experiment)  # created once, here
     server = nullcontext(uri)
     if workers > 1 and uri.startswith("sqlite:"):
-        from pipeline.search.workers import mlflow_server
-
         server = mlflow_server(uri)
     stages, notes = _stages(settings, base, loaded.overrides)
     for note in notes:

@@ -2,7 +2,7 @@
 
 The handler raises KeyboardInterrupt where the main thread happens to be, and also records the
 signal: an exception raised at an unlucky point (e.g. inside a finalizer or a library's catch-all)
-can be dropped, so every trial also carries `InterruptCheck` (pipeline/search/abort_keras.py), which
+can be dropped, so every trial also carries `InterruptCheck` (pipeline/search/interrupt_keras.py), which
 raises it again at the next batch.
 """
 

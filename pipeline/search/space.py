@@ -11,11 +11,11 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from pipeline.errors import KeyPath, Problem, did_you_mean, format_path, printable, unknown_key
+from pipeline.errors import KeyPath, Problem, did_you_mean, format_path, parse_key_path, printable, unknown_key
 from pipeline.search.settings import SearchSettings
 
 DISTRIBUTIONS = ("log_uniform", "uniform", "int", "choice")
@@ -70,8 +70,6 @@ def _number(value: Any) -> bool:
 
 def parse_dimension(name: str, entry: Any, problems: list[Problem]) -> Dimension | None:
     """One space entry -> a Dimension, or problems (wrong shape, inverted range, log bound <= 0)."""
-    from pipeline.recipe.resolve import parse_key_path
-
     at = (*SPACE, name)
     try:
         keys = parse_key_path(name)
@@ -200,11 +198,10 @@ def parse_space(space: dict) -> tuple[list[Dimension], list[Problem]]:
     return dims, problems
 
 
-def search_problems(data: dict) -> list[Problem]:
-    """Every problem in the space of `data['search']` (none when absent), each at its path under
-    `search`; the settings themselves are checked by the recipe schema (`SearchSettings`)."""
-    from pipeline.recipe.validate import plan_recipe
-
+def search_problems(data: dict, plan_recipe: Callable[[dict], tuple[Any, list[Problem]]]) -> list[Problem]:
+    """Every problem in `data['search']` (none when absent), each at its path under `search`; each
+    value the space can take is checked by planning the recipe with it (`plan_recipe`, handed in by
+    the recipe validator that calls this)."""
     tree = data.get("search")
     if tree is None:
         return []

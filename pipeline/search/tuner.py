@@ -16,9 +16,12 @@ from pathlib import Path
 
 import yaml
 
+from pipeline import repeats, tracking
 from pipeline.diagnostics.explosion import LossExplosion
-
+from pipeline.recipe import RecipeError, load_recipe
 from pipeline.search.space import Dimension, apply_values, parse_space
+from pipeline.tracking.runs import curves
+from pipeline.train import run
 
 TRIAL_TAG = "search.trial_id"
 
@@ -106,6 +109,8 @@ def trial_recipe(job: Job, values: dict, execution: int = 0) -> dict:
     train["checkpoint_every"] = 0  # an interrupted trial continues from its BackupAndRestore folder
     track = tree.setdefault("track", {})
     track["log_model"] = False
+    # one guard per trial: the run's own loss-explosion guard, at the search's factor
+    tree["diagnostics"] = {**(tree.get("diagnostics") or {}), "explosion_factor": job.abort_factor}
     if execution:  # another initialization and shuffling, the same split
         tree.setdefault("data", {}).setdefault("split", {}).setdefault("seed", tree.get("seed", 42))
         tree["seed"] = tree.get("seed", 42) + execution
@@ -141,11 +146,7 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
     import keras
     import keras_tuner as kt
 
-    from pipeline import repeats, tracking
-    from pipeline.recipe import RecipeError, load_recipe
-    from pipeline.tracking.runs import curves
-    from pipeline.search.abort_keras import AbortOnExplodingLoss, InterruptCheck
-    from pipeline.train import run
+    from pipeline.search.interrupt_keras import InterruptCheck
 
     trial_dir = job.project_dir / f"trial_{trial_id}"
     trial_dir.mkdir(parents=True, exist_ok=True)
@@ -172,8 +173,8 @@ def run_one_trial(job: Job, trial_id: str, values: dict) -> dict[str, float]:
         try:
             result = run(loaded, tracking_uri=job.tracking_uri, echo=lambda *a, **k: None,
                          parent_run_id=job.parent_run_id, run_name=name, evaluate_test=False,
-                         extra_callbacks=(AbortOnExplodingLoss(job.abort_factor), InterruptCheck(), backup))
-        except (LossExplosion, kt.errors.FailedTrialError) as exc:  # the run's own guard or the trial's abort
+                         extra_callbacks=(InterruptCheck(), backup))
+        except (LossExplosion, kt.errors.FailedTrialError) as exc:  # the run's guard stopped an exploding trial
             end = getattr(exc, "run_end", None)  # the trial's run, FAILED: its id goes in the live table
             reason = str(exc) if isinstance(exc, kt.errors.FailedTrialError) else f"aborted: {str(exc).split('. ')[0]}"
             raise kt.errors.FailedTrialError(reason + (f" (MLflow run {end.run_id})" if end else "")) from None

@@ -6,23 +6,21 @@ from __future__ import annotations
 import os
 import sys
 
+from pipeline.plugins import load_plugins
+from pipeline.search import interrupt
+from pipeline.search.tuner import Job, tuner_class
+from pipeline.search.workers import wait_ready
+
 
 def main(argv: list[str]) -> int:
-    from pipeline.search import interrupt
-
     interrupt.install()  # the running trial is marked KILLED, resumable
-    from pipeline.search.tuner import Job
 
     job = Job.load(argv[0])
     os.environ["KERAS_BACKEND"] = job.base["backend"]
-    from pipeline.plugins import load_plugins
-    from pipeline.search.tuner import tuner_class
 
     load_plugins()
     tuner = tuner_class()(job)  # imports Keras and KerasTuner while the MLflow server starts
     if job.tracking_uri and job.tracking_uri.startswith("http"):
-        from pipeline.search.workers import wait_ready
-
         wait_ready(job.tracking_uri)
     try:
         tuner.search(verbose=0)

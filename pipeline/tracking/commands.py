@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-EXIT_OK = 0
+from pipeline.exit_codes import EXIT_OK
 
 
 def add_commands(sub) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.data import Dataset
-from pipeline.errors import SOURCE
+from pipeline.errors import SOURCE, DataError, did_you_mean
 from pipeline.registries import datasets
 from pipeline.values import DataFile
 
@@ -15,8 +15,6 @@ def npz(path: DataFile, x_key: str = "x", y_key: str = "y", x_test_key: str = "x
     from pathlib import Path
 
     import numpy as np
-
-    from pipeline.errors import DataError, did_you_mean
 
     file = Path(path)
     _check_magic(file, (b"PK\x03\x04", b"PK\x05\x06"), "a NumPy .npz archive (a zip file of arrays)", "path")
@@ -43,8 +41,6 @@ def _num_classes(y) -> int | None:
 
 def _check_magic(file, magics: tuple[bytes, ...], what: str, argument: str) -> None:
     """Refuse a file that does not start like `what` (a text file given as .npz), before NumPy guesses."""
-    from pipeline.errors import DataError
-
     with open(file, "rb") as handle:
         head = handle.read(8)
     if not head.startswith(magics):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from pipeline.data import Dataset
+from pipeline.data.image_folder import load_images, scan
+from pipeline.errors import Problem, RecipeError
 from pipeline.registries import datasets
 from pipeline.values import DataFolder, NonNegativeInt, PositiveInt
 
@@ -14,9 +16,6 @@ def image_folder(root: DataFolder, image_size: tuple[PositiveInt, PositiveInt] =
                  color: Literal["rgb", "grayscale"] = "rgb", scale: bool = True, test_root: DataFolder | None = None,
                  workers: NonNegativeInt = 0):
     """Images from root/<class>/*, resized to image_size (height, width), RGB or grayscale; unreadable files skipped with one warning."""
-    from pipeline.data.image_folder import load_images, scan
-    from pipeline.errors import Problem, RecipeError
-
     def load(folder: str):
         listing = scan(folder)
         x, y, skipped, digest = load_images(listing, tuple(image_size), color, workers)

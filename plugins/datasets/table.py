@@ -7,6 +7,7 @@ from typing import Annotated
 from annotated_types import MaxLen, MinLen
 
 from pipeline.data import Dataset
+from pipeline.data.table import read_table
 from pipeline.registries import datasets
 from pipeline.values import DataFile
 
@@ -17,8 +18,6 @@ Character = Annotated[str, MinLen(1), MaxLen(1)]
 def csv(file: DataFile, label_column: str | int | list[str | int] = -1, header: bool | None = None,
         delimiter: Character = ",", test_file: DataFile | None = None):
     """Numeric features and a label column (name or index; a list: several regression targets) from a CSV file (test_file: its own test split); string labels become class indices (logged as data.label_map)."""
-    from pipeline.data.table import read_table
-
     table = read_table(file, label_column, header, delimiter)
     test = read_table(test_file, label_column, header, delimiter, classes=table.classes) if test_file else None
     info = {"label_map": " ".join(f"{c}:{i}" for i, c in enumerate(table.classes))} if table.classes else {}

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pipeline.lazy import LazyModule
 from pipeline.registries import layers
 from pipeline.values import NonNegativeInt, Seed
+
+keras = LazyModule("keras")
 
 FillMode = Literal["constant", "reflect", "wrap", "nearest"]
 Interpolation = Literal["nearest", "bilinear"]
@@ -35,8 +38,6 @@ def _listed(value):
 def random_flip(mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal",
                 seed: Seed | None = None, name: str | None = None):
     """Flips images left-right (and/or up-down) with probability 1/2 each, in training only."""
-    import keras
-
     return keras.layers.RandomFlip(mode, seed=seed, name=name)
 
 
@@ -44,8 +45,6 @@ def random_flip(mode: Literal["horizontal", "vertical", "horizontal_and_vertical
 def random_translation(height_factor: float = 0.1, width_factor: float = 0.1, fill_mode: FillMode = "constant",
                        interpolation: Interpolation = "bilinear", seed: Seed | None = None, name: str | None = None):
     """Shifts images by up to a fraction of their height/width, in training only (Keras RandomTranslation)."""
-    import keras
-
     return keras.layers.RandomTranslation(height_factor, width_factor, fill_mode=fill_mode,
                                           interpolation=interpolation, seed=seed, name=name)
 
@@ -54,8 +53,6 @@ def random_translation(height_factor: float = 0.1, width_factor: float = 0.1, fi
 def random_rotation(factor: float = 0.05, fill_mode: FillMode = "constant", interpolation: Interpolation = "bilinear",
                     seed: Seed | None = None, name: str | None = None):
     """Rotates images by up to ±factor of a full turn (0.05 = ±18°), in training only (Keras RandomRotation)."""
-    import keras
-
     return keras.layers.RandomRotation(factor, fill_mode=fill_mode, interpolation=interpolation, seed=seed,
                                        name=name)
 
@@ -64,8 +61,6 @@ def random_rotation(factor: float = 0.05, fill_mode: FillMode = "constant", inte
 def random_zoom(height_factor: float = 0.1, width_factor: float | None = None, fill_mode: FillMode = "constant",
                 interpolation: Interpolation = "bilinear", seed: Seed | None = None, name: str | None = None):
     """Zooms images in or out by up to a fraction (width follows height when unset), in training only (Keras RandomZoom)."""
-    import keras
-
     return keras.layers.RandomZoom(height_factor, width_factor, fill_mode=fill_mode,
                                    interpolation=interpolation, seed=seed, name=name)
 
@@ -133,8 +128,6 @@ def random_resized_crop(scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[f
 def random_erasing(factor: Factor = 1.0, scale: tuple[float, float] = (0.02, 0.33), fill_value: float | None = None,
                    value_range: tuple[float, float] = (0.0, 255.0), seed: Seed | None = None, name: str | None = None):
     """Erases a random rectangle (size range `scale`) with probability `factor`; Gaussian-noise fill unless fill_value (cutout: 0), in training only (Keras RandomErasing)."""
-    import keras
-
     return keras.layers.RandomErasing(factor=_listed(factor), scale=_listed(scale), fill_value=fill_value, value_range=_listed(value_range),
                                       seed=seed, name=name)
 
@@ -144,8 +137,6 @@ def random_erasing(factor: Factor = 1.0, scale: tuple[float, float] = (0.02, 0.3
 def random_brightness(factor: Factor = 0.2, value_range: tuple[float, float] = (0.0, 255.0),
                       seed: Seed | None = None, name: str | None = None):
     """Adds a random offset of up to ±factor × the value range to each image, in training only (Keras RandomBrightness)."""
-    import keras
-
     return keras.layers.RandomBrightness(_listed(factor), value_range=_listed(value_range), seed=seed, name=name)
 
 
@@ -153,8 +144,6 @@ def random_brightness(factor: Factor = 0.2, value_range: tuple[float, float] = (
 def random_contrast(factor: Factor = 0.2, value_range: tuple[float, float] = (0.0, 255.0),
                     seed: Seed | None = None, name: str | None = None):
     """Scales each image's deviation from its mean by a random factor in [1-factor, 1+factor], in training only (Keras RandomContrast)."""
-    import keras
-
     return keras.layers.RandomContrast(_listed(factor), value_range=_listed(value_range), seed=seed, name=name)
 
 
@@ -162,8 +151,6 @@ def random_contrast(factor: Factor = 0.2, value_range: tuple[float, float] = (0.
 def random_saturation(factor: Factor = (0.3, 0.7), value_range: tuple[float, float] = (0.0, 255.0),
                       seed: Seed | None = None, name: str | None = None):
     """Changes colour saturation by a factor drawn from `factor` (0.5 unchanged, 0 grey, 1 fully saturated), in training only (Keras RandomSaturation); RGB."""
-    import keras
-
     return keras.layers.RandomSaturation(_listed(factor), value_range=_listed(value_range), seed=seed, name=name)
 
 
@@ -171,8 +158,6 @@ def random_saturation(factor: Factor = (0.3, 0.7), value_range: tuple[float, flo
 def random_hue(factor: Factor = 0.1, value_range: tuple[float, float] = (0.0, 255.0),
                seed: Seed | None = None, name: str | None = None):
     """Rotates the hue by a random amount drawn from [0, factor] (0 = unchanged), in training only (Keras RandomHue); RGB."""
-    import keras
-
     return keras.layers.RandomHue(_listed(factor), value_range=_listed(value_range), seed=seed, name=name)
 
 
@@ -182,8 +167,6 @@ def random_color_jitter(brightness: Factor | None = 0.2, contrast: Factor | None
                         value_range: tuple[float, float] = (0.0, 255.0), seed: Seed | None = None,
                         name: str | None = None):
     """Random brightness, contrast, saturation and hue in one layer (each skipped when None), in training only (Keras RandomColorJitter)."""
-    import keras
-
     return keras.layers.RandomColorJitter(value_range=_listed(value_range), brightness_factor=_listed(brightness),
                                           contrast_factor=_listed(contrast), saturation_factor=_listed(saturation),
                                           hue_factor=_listed(hue), seed=seed, name=name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pipeline import registries
+from pipeline.components import build_spec
 from pipeline.registries import Activation, Constraint, Initializer, Regularizer, layers
 from pipeline.values import PositiveInt
 from plugins.layers.normalization import Normalizer
@@ -25,8 +27,6 @@ def residual_block(filters: PositiveInt, kernel_size: PositiveInt = 3, strides: 
         activation: after the first norm and after the addition. Defaults to relu.
         kernel_initializer: of every convolution. Defaults to he_normal (for ReLU).
     """
-    from pipeline import registries
-    from pipeline.components import build_spec
     from plugins.layers.blocks_keras import ResidualBlock
 
     if isinstance(normalizer, (str, dict)):  # the signature's default arrives unbuilt

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pipeline.lazy import LazyModule
 from pipeline.registries import Activation, Constraint, Initializer, Regularizer, layers
 from pipeline.values import PositiveInt
 from plugins.layers.normalization import Normalizer, normalized
+
+keras = LazyModule("keras")
 
 
 @layers.register("dense")
@@ -22,8 +25,6 @@ def dense(units: PositiveInt, activation: Activation | None = None, use_bias: bo
             placed between the product and the activation, as the course recommends; the layer is
             then a small `Sequential` [Dense, norm, Activation]. Defaults to None.
     """
-    import keras
-
     if use_bias is None:
         use_bias = normalizer is None
     core = keras.layers.Dense(units, activation=None if normalizer is not None else activation,
@@ -37,22 +38,16 @@ def dense(units: PositiveInt, activation: Activation | None = None, use_bias: bo
 @layers.register("flatten")
 def flatten(name: str | None = None):
     """Flattens every axis but the batch axis (conv features -> dense input)."""
-    import keras
-
     return keras.layers.Flatten(name=name)
 
 
 @layers.register("reshape")
 def reshape(target_shape: tuple[int, ...], name: str | None = None):
     """Reshapes each example to `target_shape` (-1 infers one axis)."""
-    import keras
-
     return keras.layers.Reshape(target_shape, name=name)
 
 
 @layers.register("activation")
 def activation(fn: Activation, name: str | None = None):
     """Applies an activation function as its own layer (e.g. after batch norm)."""
-    import keras
-
     return keras.layers.Activation(fn, name=name)

@@ -15,8 +15,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from pipeline import registries
+from pipeline.components import build_spec
+from pipeline.lazy import LazyModule
 from pipeline.registries import Ref, layers
 from pipeline.values import PositiveFloat, PositiveInt, Rate
+
+keras = LazyModule("keras")
 
 #: A `normalizer:` argument: a layer spec (`batch_norm` or `{type: group_norm, groups: 8}`), built
 #: before the factory runs. The recipe lint checks that it names a normalization layer, i.e. a
@@ -35,8 +40,6 @@ def normalizer(fn):
 def batch_norm(momentum: Rate = 0.99, epsilon: PositiveFloat = 1e-3, center: bool = True, scale: bool = True,
                name: str | None = None):
     """Batch norm: batch statistics in training, moving averages at inference; learned scale and shift."""
-    import keras
-
     return keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, center=center,
                                            scale=scale, name=name)
 
@@ -57,8 +60,6 @@ def layer_norm(axis: int | list[int] | None = None, epsilon: PositiveFloat = 1e-
         center: learn a shift beta. Defaults to True.
         scale: learn a scale gamma. Defaults to True.
     """
-    import keras
-
     if axis is None:
         return keras.layers.GroupNormalization(groups=1, epsilon=epsilon, center=center, scale=scale,
                                                name=name)
@@ -71,8 +72,6 @@ def layer_norm(axis: int | list[int] | None = None, epsilon: PositiveFloat = 1e-
 def group_norm(groups: PositiveInt = 32, epsilon: PositiveFloat = 1e-3, center: bool = True, scale: bool = True,
                name: str | None = None):
     """Group norm (Wu & He): each example's channels split into `groups`, each normalized over its channels and space; batch-size independent."""
-    import keras
-
     return keras.layers.GroupNormalization(groups=groups, epsilon=epsilon, center=center, scale=scale,
                                            name=name)
 
@@ -81,8 +80,6 @@ def group_norm(groups: PositiveInt = 32, epsilon: PositiveFloat = 1e-3, center: 
 @normalizer
 def instance_norm(epsilon: PositiveFloat = 1e-3, center: bool = True, scale: bool = True, name: str | None = None):
     """Instance norm (Ulyanov et al.): each example's channels normalized separately over space (group norm with one channel per group)."""
-    import keras
-
     # groups=-1: one group per channel, fixed to the channel count when the layer is built
     return keras.layers.GroupNormalization(groups=-1, epsilon=epsilon, center=center, scale=scale,
                                            name=name)
@@ -94,11 +91,6 @@ def normalized(core, norm, activation, name: str | None):
     The course places the normalization after the linear layer and before the non-linearity; the
     norm's learned shift beta replaces the bias. `norm` is a built layer or a layer spec.
     """
-    import keras
-
-    from pipeline import registries
-    from pipeline.components import build_spec
-
     if isinstance(norm, (str, dict)):
         norm = build_spec(registries.layers, norm)
     stack = [core, norm]

@@ -8,6 +8,8 @@ encoder outputs to `unet_up` decoder steps by name. Classes in `stages_keras.py`
 
 from __future__ import annotations
 
+from pipeline import registries
+from pipeline.components import build_spec
 from pipeline.registries import Activation, Initializer, Regularizer, layers
 from pipeline.values import PositiveInt
 from plugins.layers.normalization import Normalizer
@@ -15,9 +17,6 @@ from plugins.layers.normalization import Normalizer
 
 def _built(normalizer, activation):
     """The signature's defaults arrive unbuilt (as in `blocks.residual_block`)."""
-    from pipeline import registries
-    from pipeline.components import build_spec
-
     if isinstance(normalizer, (str, dict)):
         normalizer = build_spec(registries.layers, normalizer)
     if isinstance(activation, (str, dict)):
