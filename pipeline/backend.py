@@ -1,7 +1,7 @@
 """Choosing the Keras backend before Keras is imported.
 
 JAX is the default: on 2 CPU cores it trains the quick-start CNN about 3x faster than TensorFlow
-(see README, "Backends"). A recipe's `backend:` wins, then `KERAS_BACKEND`, then the default.
+(see docs/training-and-speed.md, "Backends"). A recipe's `backend:` wins, then `KERAS_BACKEND`, then the default.
 """
 
 from __future__ import annotations

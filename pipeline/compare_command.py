@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-EXIT_OK, EXIT_USAGE = 0, 2
+from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def add_command(sub) -> None:

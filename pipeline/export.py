@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 #: format -> {backend: the Python packages Keras needs to write it there}
 FORMATS: dict[str, dict[str, tuple[str, ...]]] = {

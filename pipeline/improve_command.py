@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def add_command(sub, recipe_command) -> None:

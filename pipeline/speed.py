@@ -3,7 +3,7 @@
 Small models are dispatch-bound: running several training steps per call into the backend (and
 per callback round) saves a measurable share of a CPU epoch, while Keras still reports metrics and
 calls epoch callbacks once per epoch. `AUTO_STEPS_PER_EXECUTION` holds the values measured best on
-the quick start (bench/steps_per_execution.py; README, "Speed").
+the quick start (bench/steps_per_execution.py; docs/training-and-speed.md).
 """
 
 from __future__ import annotations

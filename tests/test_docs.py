@@ -15,12 +15,6 @@ from tests.conftest import REPO
 README = REPO / "README.md"
 PAGES = [README, *sorted((REPO / "docs").glob("*.md")), REPO / "bench" / "README.md"]
 
-#: Guides other branches of issue 15 (and of issues 14, 16, 17) write at the same time as this test.
-#: Links to them may dangle until they are merged. DELETE THIS LIST (and its use below) at the merge
-#: that brings the last of them; the test fails as soon as one of them exists, as a reminder.
-PAGES_TO_COME = {"docs/plugins.md", "docs/recipes-schema.md", "docs/architecture.md", "docs/models.md",
-                 "docs/run-records.md", "docs/several-hosts.md", "docs/compare-and-improve.md"}
-
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")  # [text](target), images aside
 FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
@@ -46,16 +40,10 @@ def test_every_relative_link_leads_to_a_file_and_heading_that_exist(page):
         file = (page.parent / path).resolve() if path else page
         relative = file.relative_to(REPO).as_posix() if file.is_relative_to(REPO) else str(file)
         if not file.exists():
-            if relative not in PAGES_TO_COME:
-                broken.append(f"{target}: no file {relative}")
+            broken.append(f"{target}: no file {relative}")
         elif anchor and file.suffix == ".md" and anchor not in anchors(file):
             broken.append(f"{target}: no heading #{anchor} in {relative}")
     assert not broken, f"{page.relative_to(REPO)}: " + "; ".join(broken)
-
-
-def test_the_pages_to_come_list_is_deleted_once_they_exist():
-    arrived = sorted(p for p in PAGES_TO_COME if (REPO / p).exists())
-    assert not arrived, f"{arrived} exist now: remove them from PAGES_TO_COME in {Path(__file__).name}"
 
 
 def test_readme_is_short_and_reaches_every_guide_in_one_click():
@@ -63,7 +51,6 @@ def test_readme_is_short_and_reaches_every_guide_in_one_click():
     linked = {(REPO / target.partition("#")[0]).resolve() for target in links(README)}
     unlinked = [p.name for p in sorted((REPO / "docs").glob("*.md")) if p.resolve() not in linked]
     assert not unlinked, f"docs pages the README does not link: {unlinked}"
-    assert {(REPO / p).resolve() for p in PAGES_TO_COME} <= linked
 
 
 def test_the_quick_start_test_command_is_what_ci_runs():

@@ -13,7 +13,7 @@
 
 On TensorFlow, Keras shuffles arrays inside `tf.data` (`tf.random.shuffle` under the global seed),
 whose state is not captured here; measured anyway, a run killed and resumed there ended identical to
-the uninterrupted one (README, "Interrupted runs").
+the uninterrupted one (docs/interrupted-runs.md).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_USAGE = 0, 2
+from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
 
 
 def add_commands(sub) -> None:

@@ -106,7 +106,7 @@ def tune(recipe: str, overrides=(), tracking_uri: str | None = None, resume: boo
     data = loaded.resolved
     if not data.get("search"):
         raise RecipeError([Problem(("search",), "no 'search:' section: `pipeline tune` needs one "
-                                   "(README, 'Hyperparameter search')", loaded.marks.get(()))])
+                                   "(docs/search.md)", loaded.marks.get(()))])
 
     backend.activate(data["backend"])  # before KerasTuner imports Keras
 

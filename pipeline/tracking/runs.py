@@ -6,27 +6,10 @@ and the code that picks a run to resume or to copy weights from never touch MLfl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-
-@dataclass
-class RunRecord:
-    run_id: str
-    name: str
-    experiment_id: str
-    status: str  # MLflow's: RUNNING, FINISHED, FAILED, KILLED, SCHEDULED
-    start_ms: int | None
-    end_ms: int | None
-    tags: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
-    experiment: str = ""
-    artifact_uri: str = ""
-
-    @property
-    def parent_run_id(self) -> str | None:
-        return self.tags.get("mlflow.parentRunId")
+from pipeline.tracking.run_record import RunRecord
+from pipeline.tracking.sqlite_read import finished_with_hash as _read_finished_with_hash
 
 
 def _client(uri: str):
@@ -148,9 +131,7 @@ def search(uri: str, experiment_id: str, filter_string: str, limit: int = 100) -
 def finished_with_hash(uri: str, experiment: str, recipe_hash: str) -> list[RunRecord]:
     """FINISHED runs of `experiment` tagged `recipe.hash`, newest first: read straight from a local
     SQLite store when it can be (fast: no MLflow import), else through MLflow."""
-    from pipeline.tracking.sqlite_read import finished_with_hash as read
-
-    found = read(uri, experiment, recipe_hash)
+    found = _read_finished_with_hash(uri, experiment, recipe_hash)
     if found is not None:
         return found
     exp = experiment_id(uri, experiment)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
-from pipeline.tracking.runs import RunRecord
+from pipeline.tracking.run_record import RunRecord
 from pipeline.tracking.store import BUSY_TIMEOUT_MS, sqlite_path
 
 _RUNS = """
