@@ -105,7 +105,7 @@ def test_report_exits_after_printing_a_finished_or_failed_run(workspace, which, 
     rid = failed_run_id(workspace.failed) if which == "failed" else run_id(workspace.ok[0])
     result, seconds = pipeline_cli("report", rid, "--tracking-uri", workspace.uri, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert f"run {rid} (tiny): {status}" in result.stdout
+    assert re.search(rf"run {rid} \(tiny( [^)]*)?\): {status}", result.stdout), result.stdout  # name + overrides
 
 
 @pytest.mark.parametrize("args", [["validate", "RECIPE"], ["show", "RECIPE"], ["plugins"], ["catalogue", "--check"],

@@ -102,10 +102,11 @@ def test_a_file_source_that_changed_is_trained_again(tmp_path):
 
 def test_compare_shows_only_the_differing_keys_metrics_identity_and_plots(store):
     plot = store.folder / "compare.png"
-    result, _ = cli("compare", store.first, "repeats/tiny", store.rerun, "--plot", plot, "--tracking-uri", store.uri)
+    result, _ = cli("compare", store.first, "repeats/tiny lr=0.03", store.rerun, "--plot", plot,
+                    "--tracking-uri", store.uri)
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
-    # repeats/tiny is the newest run named tiny: the one with the other learning rate
+    # a run is named after its recipe and its --set overrides: `tiny lr=0.03` is the other learning rate
     assert "recipe differences, B against A (1):\n  changed  train.optimizer.learning_rate: 0.01 -> 0.03" in out
     assert "recipe differences, C against A: none" in out
     assert "train.epochs" not in out and "model.layers" not in out  # what is equal is not shown

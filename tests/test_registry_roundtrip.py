@@ -264,11 +264,26 @@ def _is_mixer(obj, name):
     np.testing.assert_allclose(y_mixed.sum(axis=1), 1, rtol=1e-6)
 
 
+def _is_remedy(obj, name):
+    import copy
+
+    from pipeline.recipe import load_recipe
+    from pipeline.remedy import Context, Remedy
+    from tests.conftest import REPO
+
+    assert isinstance(obj, Remedy), f"expected a pipeline.remedy.Remedy. Received: {obj!r}"
+    assert obj.fixes in ("bias", "variance") and obj.name
+    tree = copy.deepcopy(load_recipe(REPO / "recipes" / "mnist1d-mlp.yaml").resolved)
+    said = obj.change(tree, Context(input_shape=(40,), suggest_learning_rate=lambda recipe: 0.01))
+    assert said is None or (isinstance(said, str) and said), said  # what it changed, or None: not applicable
+    assert isinstance(tree, dict) and tree.get("model")
+
+
 KIND_CHECKS = {
     "layers": _is_layer, "activations": _is_activation, "initializers": _is_initializer,
     "regularizers": _is_regularizer, "constraints": _is_constraint, "optimizers": _is_optimizer,
     "schedules": _is_schedule, "losses": _is_loss, "metrics": _is_metric, "callbacks": _is_callback,
-    "datasets": _is_dataset, "preprocessors": _is_preprocessor, "mixers": _is_mixer,
+    "datasets": _is_dataset, "preprocessors": _is_preprocessor, "mixers": _is_mixer, "remedies": _is_remedy,
 }
 
 
