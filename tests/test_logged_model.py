@@ -72,7 +72,7 @@ def flowers(tmp_path_factory):
     _, raw = prepare_data(load_recipe(recipe, ["data.preprocess=[]"]))  # the same split, unscaled
     np.save(folder / "x_test.npy", raw.x_test)
     return SimpleNamespace(folder=folder, uri=uri, run=run, model_uri=run.data.tags["model.uri"],
-                           x_test=raw.x_test, labels=np.asarray(CLASSES)[raw.y_test])
+                           x_test=raw.x_test, labels=np.asarray(CLASSES)[raw.y_test], output=done.stdout + done.stderr)
 
 
 FRESH = """\
@@ -97,6 +97,11 @@ def test_pyfunc_in_a_fresh_process_takes_raw_inputs_and_reproduces_the_test_accu
     assert accuracy == pytest.approx(flowers.run.data.metrics["test_accuracy"], abs=1e-6)
     assert accuracy > 0.8  # a model that learned (features unscaled would give ~1/3)
     assert np.allclose(out["sums"], 1, atol=1e-5)
+
+
+def test_logging_the_model_adds_no_mlflow_chatter_to_the_runs_output(flowers):
+    assert "MLflow run id" in flowers.output
+    assert "Inferring model signature" not in flowers.output  # MLflow INFO; inferring it is what we ask
 
 
 def test_logged_model_is_linked_to_the_run_and_its_end_of_run_metrics(flowers):

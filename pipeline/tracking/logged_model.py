@@ -14,8 +14,10 @@ the run's end-of-run metrics (those logged at its `step`), and registered when t
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 NAME = "model"  # the logged model's name (the run's "Logged models" list)
@@ -39,6 +41,19 @@ def requirements(backend: str, distributions: dict[str, str]) -> list[str]:
     return [f"{name}=={v}" for name, v in sorted(out.items())]
 
 
+@contextmanager
+def _quiet(logger: str):
+    """The logger's INFO lines off for the block ("Inferring model signature from input example":
+    inferring it is what we ask for, not news for the run's terminal output)."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def log_model(run_id: str, keras_file: str | Path, raw_example, config: dict, step: int,
               pip_requirements: list[str], register: str | None = None) -> str:
     """Log `keras_file` (a model taking raw inputs) as the run's MLflow model; its `models:/` URI.
@@ -60,7 +75,7 @@ def log_model(run_id: str, keras_file: str | Path, raw_example, config: dict, st
     # made here, in the run's experiment (Model.log would put it in the global "active" experiment)
     created = client.create_logged_model(run.info.experiment_id, NAME, source_run_id=run_id,
                                          params=dict(run.data.params))
-    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp:
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as tmp, _quiet("mlflow"):
         # about missing values in integer inputs; ours is the output class id
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer column", UserWarning)
         config_file = Path(tmp) / f"{CONFIG_FILE}.json"  # not `model_config`: MLflow logs that as run params
