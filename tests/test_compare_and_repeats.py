@@ -176,3 +176,13 @@ def test_a_search_started_again_rescores_its_trials_from_the_store(tracking_uri,
     assert [(r["values"], r["score"]) for r in second["rows"]] == [(r["values"], r["score"]) for r in first["rows"]]
     tune(str(recipe), tracking_uri=tracking_uri, directory=str(tmp_path / "t"), echo=quiet, rerun=True)
     assert len(trials()) == 4
+
+
+def test_one_flatten_names_list_items_as_params_or_as_set_paths():
+    """compare shows keys as `--set` takes them; params keep MLflow's dotted keys (one `flatten`)."""
+    from pipeline.recipe.params import flatten
+
+    tree = {"model": {"layers": [{"units": 8}, {"type": "dropout"}]}, "train": {"metrics": []}}
+    assert flatten(tree, item="{}[{}]") == {"model.layers[0].units": 8, "model.layers[1].type": "dropout",
+                                            "train.metrics": []}
+    assert flatten(tree) == {"model.layers.0.units": 8, "model.layers.1.type": "dropout", "train.metrics": []}

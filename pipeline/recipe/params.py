@@ -64,16 +64,17 @@ def as_run(plan: Plan) -> dict[str, Any]:
     return tree
 
 
-def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(tree: Any, prefix: str = "", item: str = "{}.{}") -> dict[str, Any]:
     """{'train': {'optimizer': {'type': 'adam'}}} -> {'train.optimizer.type': 'adam'}; an empty list
-    or mapping stays a value ('[]' / '{}' once logged)."""
+    or mapping stays a value ('[]' / '{}' once logged). `item` names a list's element from the list's
+    key and the index: 'model.layers.0' as a param, `"{}[{}]"` for `--set` paths ('model.layers[0]')."""
     out: dict[str, Any] = {}
     if isinstance(tree, dict) and tree:
         for key, value in tree.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key), item))
     elif isinstance(tree, (list, tuple)) and tree:
         for i, value in enumerate(tree):
-            out.update(flatten(value, f"{prefix}.{i}"))
+            out.update(flatten(value, item.format(prefix, i), item))
     else:
         out[prefix] = list(tree) if isinstance(tree, tuple) else tree
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+from pipeline.recipe.params import flatten
 from pipeline.tracking.runs import NOT_CURVES, RunRecord
 
 #: metrics written once at the end of a run, shown first, in this order (others follow by name)
@@ -28,21 +29,6 @@ class Compared:
     run: RunRecord
     recipe: dict[str, object]  # 'train.optimizer.learning_rate' -> 0.001 ('model.layers[0].units' for lists)
     history: dict[str, list[float]] = field(default_factory=dict)
-
-
-def flatten(tree, prefix: str = "") -> dict[str, object]:
-    """Leaves of a recipe by their `--set` path: {'model': {'layers': [{'units': 8}]}} -> {'model.layers[0].units': 8}."""
-    if isinstance(tree, dict) and tree:
-        out = {}
-        for key, value in tree.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(tree, list) and tree:
-        out = {}
-        for i, value in enumerate(tree):
-            out.update(flatten(value, f"{prefix}[{i}]"))
-        return out
-    return {prefix: tree}
 
 
 def differences(base: dict[str, object], other: dict[str, object]) -> list[tuple[str, str, object, object]]:
@@ -133,5 +119,5 @@ def load(uri: str, ref: str) -> Compared:
 
     run = find(uri, ref)
     text = runs.load_text(uri, run.run_id, "recipe.yaml")
-    recipe = flatten(yaml.safe_load(text) or {}) if text else {}
+    recipe = flatten(yaml.safe_load(text) or {}, item="{}[{}]") if text else {}
     return Compared(ref, run, recipe, runs.curves(uri, run))
