@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rerun", action="store_true", help="train even if a FINISHED run of the experiment has the same "
                                                         "recipe.id (same recipe and data); the new run is tagged "
                                                         "rerun.of=<that run>")
+    p.add_argument("--coordinator", metavar="HOST:PORT", help="train one model in several processes (JAX): "
+                   "process 0 serves here and records the run (default: $JAX_COORDINATOR_ADDRESS)")
+    p.add_argument("--num-processes", type=int, metavar="N", help="processes training together "
+                   "(default: $JAX_NUM_PROCESSES)")
+    p.add_argument("--process-id", type=int, metavar="I", help="this process, 0..N-1 (default: $JAX_PROCESS_ID)")
+    p.add_argument("--join-timeout", type=int, default=300, metavar="S",
+                   help="seconds to wait for every process to join (default 300)")
     recipe_command("validate", "check a recipe without training (no framework import)")
     recipe_command("show", "print the resolved recipe and the model's per-layer parameter counts")
     sub.add_parser("plugins", help="list the registered components and the plugins that provide them")
@@ -154,13 +161,51 @@ def _show(args) -> int:
 
 
 def _run(args) -> int:
+    from pipeline import processes
+
+    cluster = processes.requested(args.coordinator, args.num_processes, args.process_id)
+    loaded = _load(args) if cluster is None else _several_processes(args, cluster)
+    if cluster is not None:
+        try:
+            processes.join(cluster, args.join_timeout)
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        try:
+            return _train(args, loaded, cluster)
+        finally:
+            processes.leave()
+    return _train(args, loaded, cluster)
+
+
+def _several_processes(args, cluster):
+    """The recipe as several processes train it (data parallel over all their devices), after
+    refusing what they cannot do: another backend than JAX, k-fold, --resume."""
+    from pipeline.recipe import Problem, RecipeError, load_recipe
+
     loaded = _load(args)
+    refused = ("--resume: a run of several processes is resumed by one process (its global batch is the "
+               "same): run the --resume command it printed, without --coordinator" if args.resume else
+               f"backend {loaded.resolved['backend']}: several processes train through JAX's distributed "
+               f"runtime; set backend: jax" if loaded.resolved["backend"] != "jax" else
+               "data.split.kfold: cross-validation in several processes is not supported; train the folds "
+               "as separate runs" if loaded.plan.recipe.data.split.kfold else None)
+    if refused:
+        raise RecipeError([Problem(("--coordinator",), refused)])
+    if loaded.plan.recipe.distribution is None:
+        print(f"note: {cluster.num_processes} processes train with distribution: {{type: data_parallel}} (added)")
+        loaded = load_recipe(args.recipe, [*args.overrides, "distribution={type: data_parallel}"])
+    return loaded
+
+
+def _train(args, loaded, cluster) -> int:
     from pipeline import repeats, tracking
     from pipeline.recipe import RecipeError, locate
 
-    print(f"recipe {args.recipe} (hash {loaded.hash}) on backend {loaded.resolved['backend']}", flush=True)
+    print(f"recipe {args.recipe} (hash {loaded.hash}) on backend {loaded.resolved['backend']}"
+          + (f", process {cluster.process_id} of {cluster.num_processes}" if cluster else ""), flush=True)
     tags = {}
-    if args.resume is None:  # trained before? (checked before any framework is imported)
+    if args.resume is None and cluster is None:  # trained before? (checked before any framework is imported)
         earlier = repeats.earlier_run(loaded, tracking.tracking_uri(args.tracking_uri))
         if earlier is not None and not args.rerun:
             print(repeats.already_trained(earlier))
@@ -170,6 +215,7 @@ def _run(args) -> int:
     from pipeline.train import run
 
     split = loaded.plan.recipe.data.split
+    unrecorded = "process 0 records the run" if cluster and cluster.process_id else "no run was recorded"
     try:
         if split.kfold and split.fold is None:  # cross-validation: one nested run per fold
             from pipeline.kfold import run_kfold
@@ -185,12 +231,12 @@ def _run(args) -> int:
         raise
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: exit as the shell would, 130 / 143
         end = getattr(exc, "run_end", None)
-        print(f"{exc or 'interrupted'}: " + (_ended(end) if end else "no run was recorded"), file=sys.stderr)
+        print(f"{exc or 'interrupted'}: " + (_ended(end) if end else unrecorded), file=sys.stderr)
         return getattr(exc, "exit_code", 130)
     except Exception as exc:
         end = getattr(exc, "run_end", None)
         print(f"run failed: {type(exc).__name__}: {exc}\n"
-              + (_ended(end, " (the traceback is in its error.txt artifact)") if end else "no run was recorded"),
+              + (_ended(end, " (the traceback is in its error.txt artifact)") if end else unrecorded),
               file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

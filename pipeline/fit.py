@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from pipeline import signals
+from pipeline import processes, signals
 from pipeline.recipe import LoadedRecipe
 
 
@@ -93,17 +93,26 @@ def fit(model, loaded: LoadedRecipe, splits, run_logger, folder, resume_from: di
         start, stopped = resume_from["epochs_done"], resume_from["stop_training"] and not resume_from.get("extended")
         if without:
             notes.append(f"callbacks without saved state restart at epoch {start + 1}: {', '.join(without)}")
-    checkpoint = EpochCheckpoint(folder.resume, train.checkpoint_every, stateful,
-                                 {"run_id": run_logger.run_id, "epochs": train.epochs}, resume_from, on_saved)
+    checkpoint = [EpochCheckpoint(folder.resume, train.checkpoint_every, stateful,
+                                  {"run_id": run_logger.run_id, "epochs": train.epochs}, resume_from, on_saved)
+                  ] if processes.records() else []  # several processes: process 0 writes it, once
     started = time.perf_counter()
     with signals.batch_boundaries():
-        fit_in_stages(model, plan, echo=echo, start_epoch=start, stopped=stopped, **data.train,
-                      validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
-                      callbacks=[*callbacks, checkpoint])
+        try:
+            fit_in_stages(model, plan, echo=echo, start_epoch=start, stopped=stopped, **data.train,
+                          validation_data=data.epoch_validation, epochs=train.epochs, verbose=train.verbose,
+                          callbacks=[*callbacks, *checkpoint])
+        except Exception as exc:  # several processes: a peer gone is said so, not as a backend error
+            lost = processes.peer_lost(exc)
+            if lost is None:
+                raise
+            raise lost from exc
     run_logger.flush()  # the last epochs are in the store before anything else is logged
     seconds = time.perf_counter() - started + (resume_from or {}).get("fit_seconds", 0.0)
     return Fitted(data, metrics.history, seconds, notes)
 
 
 def steps_per_epoch(loaded: LoadedRecipe, splits) -> int:
-    return math.ceil(len(splits.x_train) / loaded.plan.recipe.train.batch_size)
+    """Batches per epoch: data parallel feeds whole global batches only (`training_data._sharded`)."""
+    batches = len(splits.x_train) / loaded.plan.recipe.train.batch_size
+    return max(1, math.floor(batches)) if loaded.plan.recipe.distribution is not None else math.ceil(batches)

@@ -68,6 +68,10 @@ def save_model(model, path) -> None:
 
     path = Path(path)
     partial = path.with_name(f".{path.name}")  # Keras wants the .keras suffix
-    with tensorflow_probe_disabled():
-        model.save(partial)
+    try:
+        with tensorflow_probe_disabled():
+            model.save(partial)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # no half-written file left beside the kept ones
+        raise
     os.replace(partial, path)

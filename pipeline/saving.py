@@ -53,3 +53,42 @@ def load_model(path, compile: bool = True):
     import_keras_classes()
     with tensorflow_probe_disabled():
         return keras.saving.load_model(path, compile=compile)
+
+
+def copy_on_this_process(model):
+    """`model` (compiled, its weights and optimizer state) rebuilt on this process's devices alone.
+
+    After several processes trained one model its variables span every process's devices, so any
+    computation on it needs all of them; process 0 evaluates and records on this copy instead,
+    while the others leave. Each process holds a full replica, so the copy needs no transfer."""
+    import tempfile
+    from pathlib import Path
+
+    from pipeline.distribution import without
+    from pipeline.keras_compat import save_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        save_model(model, path)
+        with without():
+            return load_model(path)
+
+
+def clone_on_this_process(model):
+    """`model`'s architecture with new variables on this process's devices alone (not compiled:
+    `clone_model` would read the optimizer's state, which a failed step may have left unreadable)."""
+    from pipeline.distribution import without
+
+    with without():
+        return type(model).from_config(model.get_config())
+
+
+def replica_of_this_process(model):
+    """`model` with its weights on this process alone, read with no collective: what a process of a
+    data-parallel run can save when a peer is gone (each process holds every weight; saving the
+    distributed model itself takes every process)."""
+    import keras
+
+    copy = clone_on_this_process(model)
+    copy.set_weights([keras.ops.convert_to_numpy(v.value) for v in model.weights])
+    return copy

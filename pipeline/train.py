@@ -9,12 +9,13 @@ as it was (`checkpoints/last.keras`) and the command that resumes it (tag `resum
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from dataclasses import dataclass, field
 
 from pipeline import backend as backends
-from pipeline import heartbeat, signals, tracking
+from pipeline import distribution, heartbeat, processes, signals, tracking
 from pipeline.recipe import LoadedRecipe, Problem
 from pipeline.recipe.hashing import recipe_id
 
@@ -58,7 +59,8 @@ def run(loaded: LoadedRecipe, tracking_uri: str | None = None, echo=print,
     recipe = loaded.plan.recipe
     backends.activate(loaded.resolved["backend"])
     uri = tracking.tracking_uri(tracking_uri)
-    experiment_id = tracking.connect(uri, recipe.track.experiment)
+    # several processes training one model: process 0 records the run, the others open no store
+    experiment_id = tracking.connect(uri, recipe.track.experiment) if processes.records() else None
     resumption = None
     if resume is not None:  # a fold of a resumed cross-validation is chosen by its parent (kfold.py)
         record = runs.get_run(uri, resume) if parent_run_id else resuming.choose(loaded, uri, resume, "plain")
@@ -93,6 +95,12 @@ class _Session:
 
         loaded, recipe = self.loaded, self.loaded.plan.recipe
         self.nested = bool(parent_run_id)
+        if not processes.records():  # process 0 records the run; this one trains its part
+            from pipeline.tracking.silent_logger import SilentRunLogger
+
+            self.logger = SilentRunLogger(processes.index())
+            self.folder = run_folder(self.logger)
+            return
         if resumption is not None:
             self.logger = RunLogger.reopen(self.uri, resumption.run.run_id)
         else:
@@ -115,7 +123,6 @@ class _Session:
         import yaml
 
         from pipeline import fit
-        from pipeline.evaluation import evaluate
         from pipeline.keras_compat import set_seed
         from pipeline.recipe.params import run_params
         from pipeline.speed import execution_scope
@@ -142,25 +149,44 @@ class _Session:
                              extra_callbacks, echo, on_saved=self._saved)
             for note in fitted.notes:
                 echo(f"note: {note}")
-            result = evaluate(model, loaded.plan, splits, fitted.data, evaluate_test)
-            # one step past the last epoch's: the metrics the logged model is linked to (Model.log)
-            end_step = max((len(v) for v in fitted.history.values()), default=0)
-            logger.log_metrics({**result.metrics, "fit_time_s": fitted.seconds}, step=end_step)
-            for path, artifact in result.artifacts.items():
-                logger.log_output(path, artifact)
-            from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
+            if processes.count() > 1:  # process 0 evaluates and records on its own copy; the others leave
+                from pipeline.saving import copy_on_this_process
 
-            self._log_model(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
-                            fitted.history, data, splits, end_step)
-            from pipeline.diagnostics.report import after_training  # verdict, curve readings, report
-
-            after_training(model, loaded, splits, fitted.history, logger, echo)
-            echo(("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
-                  if result.test_metrics else "test split not evaluated (k-fold fold or search trial)")
-                 + f"  (training took {fitted.seconds:.1f} s)")
+                self.model = model = copy_on_this_process(model)  # saving takes every process
+                if not processes.records():
+                    self._close("FINISHED")
+                    echo(f"process {processes.index()} of {processes.count()}: trained its part of every batch; "
+                         f"process 0 evaluates and records the run")
+                    return RunResult(logger.run_id, {}, fitted.history, fitted.seconds)
+            # evaluated, saved and logged as one process's model: any batch size, raw inputs
+            with distribution.without() if recipe.distribution is not None else contextlib.nullcontext():
+                result = self._record(model, fitted, data, splits, evaluate_test)
         self._close("FINISHED")
         echo(f"MLflow run id: {logger.run_id} (experiment '{recipe.track.experiment}', {self.uri})")
         return RunResult(logger.run_id, result.test_metrics, fitted.history, fitted.seconds, result.metrics)
+
+    def _record(self, model, fitted, data, splits, evaluate_test: bool):
+        """After training: evaluate once, log the metrics, the model and the reports."""
+        from pipeline.evaluation import evaluate
+
+        loaded, logger, echo = self.loaded, self.logger, self.echo
+        result = evaluate(model, loaded.plan, splits, fitted.data, evaluate_test)
+        # one step past the last epoch's: the metrics the logged model is linked to (Model.log)
+        end_step = max((len(v) for v in fitted.history.values()), default=0)
+        logger.log_metrics({**result.metrics, "fit_time_s": fitted.seconds}, step=end_step)
+        for path, artifact in result.artifacts.items():
+            logger.log_output(path, artifact)
+        from pipeline.data.preprocess_keras import with_preprocessing  # model.keras takes raw inputs
+
+        self._log_model(with_preprocessing(model, splits.preprocessors, splits.raw_shape, splits.raw_dtype),
+                        fitted.history, data, splits, end_step)
+        from pipeline.diagnostics.report import after_training  # verdict, curve readings, report
+
+        after_training(model, loaded, splits, fitted.history, logger, echo)
+        echo(("test: " + "  ".join(f"{k}={v:.4f}" for k, v in result.test_metrics.items())
+              if result.test_metrics else "test split not evaluated (k-fold fold or search trial)")
+             + f"  (training took {fitted.seconds:.1f} s)")
+        return result
 
     def _resume_point(self, resumption) -> tuple[dict | None, int]:
         """(the checkpoint a resumed run continues from, or None; the last epoch the store holds)."""
@@ -272,6 +298,8 @@ class _Session:
         if self.folder is not None:
             self.folder.publish(self.logger)
         self.logger.end(status)
+        if callable(getattr(self.logger, "cleanup", None)):  # a silent process's temporary folder
+            self.logger.cleanup()
 
     # -- the failure path --------------------------------------------------------------------------
     def end(self, exc: BaseException, resumption) -> None:
@@ -298,6 +326,8 @@ class _Session:
             self.logger.log_text("".join(traceback.format_exception(exc)), "error.txt")
         finally:
             self._close(status)
+        if not processes.records():  # process 0 holds the run and says how it ended
+            return
         from pipeline.resume import command
 
         exc.run_end = RunEnd(self.logger.run_id, status, self.epochs_done,
@@ -312,17 +342,20 @@ class _Session:
 
     def _keep_model(self) -> None:
         """`checkpoints/last.keras`: the model as training left it, else (its variables lost, e.g. a
-        second Ctrl-C inside a step) the model of the last epoch checkpoint."""
+        second Ctrl-C inside a step, or a peer process gone mid-step) the model of the last epoch
+        checkpoint. Several processes: this process's replica, saved without the others."""
         from pipeline.checkpoint import files
         from pipeline.checkpoint.training_state import restore_model
         from pipeline.keras_compat import save_model
+        from pipeline.saving import clone_on_this_process, replica_of_this_process
 
         if self.model is None:
             return
         path = self.folder.path / "last.keras"
         path.parent.mkdir(parents=True, exist_ok=True)
+        several = processes.count() > 1
         try:
-            save_model(self.model, path)
+            save_model(replica_of_this_process(self.model) if several else self.model, path)
             return
         except Exception as exc:
             lost = exc
@@ -330,7 +363,8 @@ class _Session:
         if state is None:
             raise RuntimeError(f"could not save the model after the failure ({lost}), and the run "
                                f"has no epoch checkpoint to take it from") from lost
-        restore_model(self.model, state)
-        save_model(self.model, path)
-        print(f"note: the model's state was lost ({lost}); checkpoints/last.keras holds the model after "
-              f"epoch {state['epochs_done']} (the last epoch checkpoint)", file=sys.stderr)
+        model = clone_on_this_process(self.model) if several else self.model
+        restore_model(model, state)
+        save_model(model, path)
+        print(f"note: the model's state was lost ({str(lost).splitlines()[0][:300]}); checkpoints/last.keras "
+              f"holds the model after epoch {state['epochs_done']} (the last epoch checkpoint)", file=sys.stderr)

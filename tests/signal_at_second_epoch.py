@@ -1,6 +1,6 @@
 """`python -m tests.signal_at_second_epoch SIGNAL TRIAL ARGS...`: the `pipeline` command (ARGS), with a
 test hook that sends this process SIGNAL (e.g. `SIGTERM`, `SIGKILL`) when search trial TRIAL (a folder
-name, e.g. `trial_1`, or `any`) begins its second epoch.
+name, e.g. `trial_1`, or `any`) begins its second epoch; TRIAL `run`: when a `pipeline run` does.
 
 Tests that interrupt a search need the signal at a known point: after the trial's first epoch has ended
 and Keras' `BackupAndRestore` has written its backup, before the trial is over. Polling the backup
@@ -32,8 +32,24 @@ def signal_at_second_epoch_of(signum: int, trial: str) -> None:
     keras.callbacks.BackupAndRestore.on_epoch_begin = on_epoch_begin
 
 
+def signal_at_second_epoch_of_run(signum: int) -> None:
+    from pipeline.metrics_logger_keras import MetricsLogger  # every run has one, on every process
+
+    original = MetricsLogger.on_epoch_begin
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:  # epoch 0 ended: its metrics and checkpoint are written
+            os.kill(os.getpid(), signum)
+        original(self, epoch, logs)
+
+    MetricsLogger.on_epoch_begin = on_epoch_begin
+
+
 if __name__ == "__main__":
-    signal_at_second_epoch_of(signal.Signals[sys.argv[1]], sys.argv[2])
+    if sys.argv[2] == "run":
+        signal_at_second_epoch_of_run(signal.Signals[sys.argv[1]])
+    else:
+        signal_at_second_epoch_of(signal.Signals[sys.argv[1]], sys.argv[2])
     from pipeline.cli import console_main
 
     sys.argv = ["pipeline", *sys.argv[3:]]

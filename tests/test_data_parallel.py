@@ -56,9 +56,14 @@ def test_global_batch_must_split_evenly(write_recipe, monkeypatch):
     assert summary["distribution.device_count"] == 1 and summary["train.per_device_batch_size"] == 32
     monkeypatch.setattr(keras.distribution, "list_devices", lambda: ["cpu:0", "cpu:1", "cpu:2"])
     spec = loaded.plan.recipe.distribution.model_copy(update={"devices": None})
-    with pytest.raises(ValueError, match=r"global batch \(32 x 1 processes = 32\) must be divisible by the 3"):
+    with pytest.raises(ValueError, match=r"global batch \(train.batch_size=32\) must be divisible by the 3"):
         distribution.data_parallel(spec, 32)
-    _, summary = distribution.data_parallel(spec, 32, processes=3)  # several hosts: 3 x 32 on 3 devices
-    assert summary["train.global_batch_size"] == 96 and summary["train.per_device_batch_size"] == 32
+    _, summary = distribution.data_parallel(spec, 48, processes=3)  # several processes: the batch stays global
+    assert summary["train.global_batch_size"] == 48 and summary["train.per_process_batch_size"] == 16
+    assert summary["train.per_device_batch_size"] == 16
+    with pytest.raises(ValueError, match=r"train.batch_size \(32\) must be divisible by the 3 processes"):
+        distribution.data_parallel(spec, 32, processes=3)
+    with pytest.raises(ValueError, match=r"with 3 processes every device of every process takes part"):
+        distribution.data_parallel(spec.model_copy(update={"devices": 1}), 48, processes=3)
     with pytest.raises(RecipeError, match="distribution.devices: input should be greater than 0"):
         load_recipe(write_recipe("bad.yaml", RECIPE + "distribution: {type: data_parallel, devices: 0}\n"))

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline import processes
 from pipeline.components import build
 from pipeline.data.checks import check_outputs
 from pipeline.data.imbalance import class_weights, long_tailed
+from pipeline.errors import DataError
 
 
 @dataclass
@@ -19,6 +21,13 @@ class FitData:
     validation: tuple                 # (x_val, y_val)
     y_test: np.ndarray                # test labels in the form the compiled loss expects
     params: dict = field(default_factory=dict)  # what to log about it
+    #: what `fit` validates on each epoch when it is not `validation` (data parallel: this
+    #: process's part of every batch); `validation` stays the whole split, for the final evaluation
+    validation_feed: object | None = None
+
+    @property
+    def epoch_validation(self):
+        return self.validation if self.validation_feed is None else self.validation_feed
 
 
 def make_long_tailed(splits, ratio: float | None, seed: int) -> None:
@@ -45,6 +54,8 @@ def fit_data(plan, splits, classes: int, seed: int) -> FitData:
     if splits.target_scaling is not None:  # standardized regression targets: their statistics
         params |= splits.target_scaling.params()
     mix = plan.mix
+    if plan.recipe.distribution is not None:
+        return _sharded(plan, splits, classes, seed, extra, params)
     if mix is None and not data.imbalance.oversample:
         return FitData({"x": splits.x_train, "y": splits.y_train, "batch_size": batch_size, **extra},
                        (splits.x_val, splits.y_val), splits.y_test, params)
@@ -56,3 +67,28 @@ def fit_data(plan, splits, classes: int, seed: int) -> FitData:
         return FitData({"x": feed, **extra}, (splits.x_val, splits.y_val), splits.y_test, params)
     return FitData({"x": feed, **extra}, (splits.x_val, label_rows(splits.y_val, classes)),
                    label_rows(splits.y_test, classes), params)
+
+
+def _sharded(plan, splits, classes: int, seed: int, extra: dict, params: dict) -> FitData:
+    """Data parallel: training and validation batches through feeds that give this process its part
+    of every global batch (`train.batch_size`), the same batches on one process or several, so
+    N processes follow the one-process loss curve. Incomplete last batches are left out (each
+    device needs an equal share); the final evaluation (`pipeline/evaluation.py`) reads every
+    example of the splits."""
+    from pipeline.data.feed_keras import TrainingFeed, label_rows
+
+    data, batch_size, mix = plan.recipe.data, plan.recipe.train.batch_size, plan.mix
+    shard = {"process_index": processes.index(), "process_count": processes.count(), "drop_remainder": True}
+    for split, size in (("training", len(splits.y_train)), ("validation", len(splits.y_val))):
+        if size < batch_size:
+            raise DataError(f"the {split} split ({size} examples) is smaller than one global batch "
+                            f"(train.batch_size={batch_size}): data parallel feeds whole batches only",
+                            ("train", "batch_size"))
+    feed = TrainingFeed(splits.x_train, splits.y_train, batch_size, classes=classes if mix else None,
+                        mixer=build(mix) if mix else None, oversample=data.imbalance.oversample, seed=seed, **shard)
+    validation = TrainingFeed(splits.x_val, splits.y_val, batch_size, classes=classes if mix else None,
+                              shuffle=False, **shard)
+    labels = (lambda y: label_rows(y, classes)) if mix else (lambda y: y)
+    dropped = {"train": len(splits.y_train) % batch_size, "val": len(splits.y_val) % batch_size}
+    return FitData({"x": feed, **extra}, (splits.x_val, labels(splits.y_val)), labels(splits.y_test),
+                   params | {f"data.dropped_per_epoch.{k}": v for k, v in dropped.items()}, validation)

@@ -1,0 +1,137 @@
+"""Several processes (on one or several hosts) training one model: joining JAX's distributed
+runtime, and which process this one is.
+
+Every process runs the same `pipeline run`; together they see all their devices as one
+`keras.distribution.DataParallel` mesh. Process 0 records the run (MLflow, checkpoints); the
+others train their share of every batch and write nothing. On CPU the cross-process collectives
+are Gloo's (JAX's default CPU backend has none). JAX's recoverability is turned on so that a
+process whose peer dies gets an error it can record (the run FAILED, the model kept) instead of
+being aborted by the coordination service (measured: SIGABRT within the heartbeat timeout).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+from pipeline.errors import Problem, RecipeError
+
+#: The environment a launcher (or a user) may set instead of the command-line flags. JAX reads
+#: the first itself; the other two are read here (JAX detects them from SLURM, Open MPI, ... too).
+ENVIRONMENT = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES",
+               "process_id": "JAX_PROCESS_ID"}
+
+
+class PeerLost(RuntimeError):
+    """Another process of the run stopped (killed, its host gone): the collectives fail here."""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where the coordinator (process 0) listens, how many processes take part, which one this is."""
+
+    coordinator: str
+    num_processes: int
+    process_id: int
+
+    @property
+    def host(self) -> str:
+        return self.coordinator.rsplit(":", 1)[0]
+
+
+def _flag_problem(flag: str, message: str) -> RecipeError:
+    return RecipeError([Problem((flag,), message)])
+
+
+def requested(coordinator: str | None, num_processes: int | None, process_id: int | None) -> Cluster | None:
+    """The cluster the flags (else the environment) ask for, checked; None when none is asked for.
+
+    Raises a RecipeError naming the flag for a missing or impossible value (exit 2)."""
+    given = {"coordinator": coordinator, "num_processes": num_processes, "process_id": process_id}
+    for key, variable in ENVIRONMENT.items():
+        if given[key] is None and os.environ.get(variable):
+            given[key] = os.environ[variable]
+    if all(value is None for value in given.values()):
+        return None
+    flags = {"coordinator": "--coordinator", "num_processes": "--num-processes", "process_id": "--process-id"}
+    missing = [f"{flags[k]} (or ${ENVIRONMENT[k]})" for k, v in given.items() if v is None]
+    if missing:
+        raise _flag_problem(flags["coordinator"], f"several processes need all three of --coordinator, "
+                                                  f"--num-processes and --process-id; missing: {', '.join(missing)}")
+    host, _, port = str(given["coordinator"]).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _flag_problem(flags["coordinator"], f"expected HOST:PORT (e.g. 127.0.0.1:1234). "
+                                                  f"Received: {given['coordinator']!r}")
+    try:
+        count, index = int(given["num_processes"]), int(given["process_id"])
+    except ValueError:
+        raise _flag_problem(flags["num_processes"], f"expected whole numbers. Received: --num-processes "
+                                                    f"{given['num_processes']!r}, --process-id {given['process_id']!r}") from None
+    if count < 1:
+        raise _flag_problem(flags["num_processes"], f"expected at least 1. Received: {count}")
+    if not 0 <= index < count:
+        raise _flag_problem(flags["process_id"], f"expected 0 <= --process-id < --num-processes ({count}). "
+                                                 f"Received: {index}")
+    return Cluster(str(given["coordinator"]), count, index)
+
+
+def join(cluster: Cluster, timeout_s: int = 300, heartbeat_s: int = 30) -> None:
+    """Join JAX's distributed runtime (before any JAX computation). Process 0 serves the
+    coordinator on `cluster.coordinator`'s own address (not on every interface, JAX's default),
+    unless $JAX_COORDINATOR_BIND_ADDRESS says otherwise. Raises RuntimeError when the others do not
+    come within `timeout_s`."""
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.config.update("jax_enable_recoverability", True)
+    bind = os.environ.get("JAX_COORDINATOR_BIND_ADDRESS", cluster.coordinator)
+    try:
+        jax.distributed.initialize(cluster.coordinator, cluster.num_processes, cluster.process_id,
+                                   initialization_timeout=timeout_s, heartbeat_timeout_seconds=heartbeat_s,
+                                   coordinator_bind_address=bind)
+    except Exception as exc:  # a peer missing, the port taken, the coordinator unreachable
+        raise RuntimeError(f"process {cluster.process_id} of {cluster.num_processes} could not join the "
+                           f"coordinator at {cluster.coordinator} within {timeout_s} s: "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
+def _joined():
+    """JAX's module when this process joined a runtime, else None (JAX not imported: not joined)."""
+    jax = sys.modules.get("jax")
+    return jax if jax is not None and jax.distributed.is_initialized() else None
+
+
+def count() -> int:
+    """Processes training together (1 when this one joined none)."""
+    jax = _joined()
+    return jax.process_count() if jax is not None else 1
+
+
+def index() -> int:
+    """This process's place among them (0 records the run)."""
+    jax = _joined()
+    return jax.process_index() if jax is not None else 0
+
+
+def records() -> bool:
+    """Whether this process writes the run (MLflow, checkpoints, files): only process 0 does."""
+    return index() == 0
+
+
+def leave() -> None:
+    """Disconnect from the runtime (a no-op when not joined); safe to call twice."""
+    jax = _joined()
+    if jax is not None:
+        jax.distributed.shutdown()
+
+
+def peer_lost(exc: BaseException) -> PeerLost | None:
+    """`exc` as a PeerLost when it is a collective that failed because a peer is gone (Gloo on CPU,
+    NCCL on GPU, JAX's heartbeat), else None. JAX repeats "Error dispatching computation: " once per
+    nested call; the cause is what follows the last one."""
+    text = str(exc)
+    if count() < 2 or not any(mark in text for mark in ("Gloo", "NCCL", "heartbeat", "Connection reset")):
+        return None
+    cause = text.rsplit("Error dispatching computation: ", 1)[-1].strip().splitlines()[0][:300]
+    return PeerLost(f"another process of this run stopped or cannot be reached ({cause})")

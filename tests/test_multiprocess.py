@@ -1,0 +1,217 @@
+"""Several processes training one model (`pipeline run --coordinator --num-processes --process-id`):
+real `pipeline run` processes on 127.0.0.1, each with 2 forced CPU devices, exactly as they would
+run on separate hosts. JAX's CPU backend does the cross-process collectives through Gloo."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pipeline.data.feed_keras import TrainingFeed
+from tests.conftest import REPO
+
+RECIPE = """\
+seed: 0
+data: {source: {type: mnist1d}}
+model:
+  layers:
+    - {type: conv1d, filters: 8, kernel_size: 5, padding: same}
+    - {type: batch_norm}
+    - {type: activation, fn: relu}
+    - {type: flatten}
+    - {type: dense, units: 10}
+train:
+  epochs: 3
+  batch_size: 32
+  optimizer: {type: sgd, learning_rate: 0.05, momentum: 0.9}
+  loss: {type: sparse_categorical_crossentropy, from_logits: true}
+  metrics: [accuracy]
+"""
+TIMEOUT = 300
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(devices: int) -> dict:
+    return {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1",
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+
+
+def _start(cwd, *args, devices: int = 2, hook: tuple = ()) -> subprocess.Popen:
+    command = [sys.executable, "-m", *(("tests.signal_at_second_epoch", *hook) if hook else ("pipeline.cli",)), *args]
+    return subprocess.Popen(command, cwd=cwd, env=_env(devices), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(process: subprocess.Popen) -> tuple[int, str]:
+    try:
+        out, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+        pytest.fail(f"a process hung:\n{out[-3000:]}")
+    return process.returncode, out
+
+
+def _two_processes(tmp_path, recipe, hook_on_1: tuple = ()):
+    """Process 0 records to tmp/store0; process 1 is told another store, which must stay unwritten."""
+    port = _free_port()
+    common = ["run", str(recipe), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
+    first = _start(tmp_path, *common, "--process-id", "0", "--tracking-uri", f"sqlite:///{tmp_path}/store0/mlflow.db")
+    second = _start(tmp_path, *common, "--process-id", "1", "--tracking-uri",
+                    f"sqlite:///{tmp_path}/store1/mlflow.db", hook=hook_on_1)
+    return _finish(first), _finish(second)
+
+
+def _only_run(uri: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1, [r.info.run_name for r in runs]
+    return client, runs[0]
+
+
+def _curve(client, run, key: str) -> list[float]:
+    return [m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
+
+
+@pytest.mark.slow
+def test_two_processes_follow_the_one_process_curve_and_only_process_0_records(tmp_path):
+    recipe = tmp_path / "dp.yaml"
+    recipe.write_text(RECIPE)
+    (rc0, out0), (rc1, out1) = _two_processes(tmp_path, recipe)
+    assert rc0 == 0, out0[-3000:]
+    assert rc1 == 0, out1[-3000:]
+    assert "process 1 of 2: trained its part of every batch; process 0 evaluates and records the run" in out1
+    assert "global batch 32 = 4 x 8" in out0 and "cpu:2049" in out0  # 4 devices over 2 processes
+    assert not (tmp_path / "store1").exists() and not (tmp_path / "mlruns").exists()  # process 1 wrote nothing
+
+    reference = _start(tmp_path, "run", str(recipe), "--set", "distribution={type: data_parallel}",
+                       "--tracking-uri", f"sqlite:///{tmp_path}/reference/mlflow.db", devices=4)
+    rc, out = _finish(reference)
+    assert rc == 0, out[-3000:]
+
+    client, run = _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db")
+    ref_client, ref = _only_run(f"sqlite:///{tmp_path}/reference/mlflow.db")
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["distribution.processes"] == "2" and params["distribution.device_count"] == "4"
+    assert params["train.global_batch_size"] == "32" and params["train.per_process_batch_size"] == "16"
+    loss, ref_loss = _curve(client, run, "loss"), _curve(ref_client, ref, "loss")
+    assert len(loss) == 3 and loss[-1] < 0.8 * loss[0]  # it learns
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-3)  # the tolerance of tests/test_data_parallel.py
+    np.testing.assert_allclose(_curve(client, run, "val_accuracy"), _curve(ref_client, ref, "val_accuracy"), rtol=1e-3)
+    # evaluated once by process 0 on every test example, as the one-process run did
+    assert run.data.metrics["test_accuracy"] == pytest.approx(ref.data.metrics["test_accuracy"], abs=2e-3)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints/resume")}
+    assert "checkpoints/resume/state.ckpt" in artifacts  # the epoch checkpoint, written once, by process 0
+    assert run.data.tags.get("model.uri")  # the model logged, taking raw inputs
+
+
+@pytest.mark.slow
+def test_a_process_killed_mid_training_ends_the_run_failed_with_its_checkpoint(tmp_path):
+    """Process 1 SIGKILLs itself as its second epoch begins: process 0 gets Gloo's error at its next
+    collective (not JAX's abort, thanks to recoverability) and records the run FAILED with the reason,
+    its epoch-1 checkpoint kept; the printed resume command continues it in one process."""
+    recipe = tmp_path / "dp.yaml"
+    recipe.write_text(RECIPE)
+    (rc0, out0), (rc1, _) = _two_processes(tmp_path, recipe, hook_on_1=("SIGKILL", "run"))
+    assert rc1 == -9
+    assert rc0 == 1, out0[-3000:]
+    assert "is marked FAILED" in out0 and "its checkpoint after epoch 1 is kept" in out0, out0[-3000:]
+    client, run = _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db")
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"].startswith("PeerLost: another process of this run stopped or cannot be reached (")
+    assert "Gloo" in run.data.tags["error"]
+    assert len(_curve(client, run, "loss")) == 1  # epoch 1's metrics are in the store
+    kept = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
+    assert "checkpoints/last.keras" in kept  # from this process's replica or the epoch checkpoint
+    resume = next(line for line in out0.splitlines() if line.startswith("resume it: ")).split("--resume ")[-1]
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--set",
+                           "distribution={type: data_parallel}", "--tracking-uri",
+                           f"sqlite:///{tmp_path}/store0/mlflow.db", "--resume", resume], cwd=tmp_path,
+                          env=_env(4), capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    client, run = _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db")
+    assert run.info.status == "FINISHED" and len(_curve(client, run, "loss")) == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--coordinator", "127.0.0.1:1234", "--num-processes", "2"], "missing: --process-id (or $JAX_PROCESS_ID)"),
+    (["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"], "expected HOST:PORT"),
+    (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"], "expected 0 <= --process-id < "),
+    (["--coordinator", "h:1", "--num-processes", "0", "--process-id", "0"], "expected at least 1"),
+    (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "0", "--resume", "last"],
+     "is resumed by one process"),
+    (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "0", "--set", "backend=torch"],
+     "backend torch: several processes train through JAX"),
+    (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "0", "--set", "data.split={kfold: 3}"],
+     "cross-validation in several processes is not supported"),
+])
+def test_impossible_cluster_flags_exit_2_naming_the_flag(tmp_path, args, message):
+    recipe = tmp_path / "dp.yaml"
+    recipe.write_text(RECIPE)
+    env = {k: v for k, v in _env(2).items() if not k.startswith("JAX_")}
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(recipe), *args], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_the_environment_a_launcher_sets_stands_for_the_flags(monkeypatch):
+    from pipeline import processes
+
+    assert processes.requested(None, None, None) is None or os.environ.get("JAX_COORDINATOR_ADDRESS")
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:7000")
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
+    monkeypatch.setenv("JAX_PROCESS_ID", "3")
+    assert processes.requested(None, None, None) == processes.Cluster("10.0.0.1:7000", 4, 3)
+    assert processes.requested(None, None, 1).process_id == 1  # a flag wins over the environment
+    assert processes.count() == 1 and processes.index() == 0 and processes.records()  # not joined here
+
+
+def test_each_process_feeds_its_part_of_every_global_batch():
+    x = np.arange(100, dtype=np.float32).reshape(100, 1)
+    y = np.arange(100) % 3
+    whole = TrainingFeed(x, y, 32, seed=5, drop_remainder=True)
+    parts = [TrainingFeed(x, y, 32, seed=5, process_index=i, process_count=2) for i in range(2)]
+    assert len(whole) == len(parts[0]) == 3  # whole global batches only (100 // 32)
+    for epoch in range(2):
+        for b in range(3):
+            first, second = parts[0][b][0], parts[1][b][0]
+            assert len(first) == len(second) == 16
+            np.testing.assert_array_equal(np.concatenate([first, second]), whole[b][0])
+        for feed in (whole, *parts):
+            feed.on_epoch_end()
+    validation = TrainingFeed(x, y, 32, shuffle=False, process_index=1, process_count=2)
+    np.testing.assert_array_equal(validation[0][0].ravel(), np.arange(16, 32))  # in order, no shuffle
+    with pytest.raises(ValueError, match="divisible by the 3 processes"):
+        TrainingFeed(x, y, 32, process_count=3)
+
+
+def test_a_silent_process_takes_every_call_a_run_logger_takes():
+    from pipeline.tracking.run_logger import RunLogger
+    from pipeline.tracking.silent_logger import WRITES, SilentRunLogger
+
+    silent = SilentRunLogger(1)
+    public = {n for n, v in vars(RunLogger).items() if callable(v) and not n.startswith("_")} - {"start", "reopen"}
+    missing = {n for n in public if n not in WRITES and n not in vars(SilentRunLogger)}
+    assert not missing, f"RunLogger methods SilentRunLogger does not take: {missing}"
+    silent.log_params({"a": 1})
+    silent.log_epoch({"loss": 1.0}, 0)
+    assert silent.artifact_dir().is_dir() and silent.metric_history("loss") == []
+    silent.cleanup()
+    assert not silent.artifact_dir().exists()
+    with pytest.raises(AttributeError):
+        silent.no_such_method
