@@ -171,9 +171,18 @@ def _run(args) -> int:
         except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
+        processes.follow_process_0()
+        code = EXIT_FAILED
         try:
-            return _train(args, loaded, cluster)
-        finally:
+            code = _train(args, loaded, cluster)
+            return code
+        except Exception:  # a refused recipe or store: main() reports it as exit 2
+            code = EXIT_USAGE
+            raise
+        finally:  # process 0: the others leave with its exit code instead of being aborted by JAX
+            how = {EXIT_OK: "it finished", EXIT_USAGE: "it was refused", 130: "interrupted",
+                   143: "interrupted by SIGTERM"}.get(code, "it failed")
+            processes.tell_the_others(code, how)
             processes.leave()
     return _train(args, loaded, cluster)
 

@@ -7,12 +7,17 @@ others train their share of every batch and write nothing. On CPU the cross-proc
 are Gloo's (JAX's default CPU backend has none). JAX's recoverability is turned on so that a
 process whose peer dies gets an error it can record (the run FAILED, the model kept) instead of
 being aborted by the coordination service (measured: SIGABRT within the heartbeat timeout).
+
+The coordination service lives in process 0: when process 0 ends, JAX aborts the others
+(SIGABRT, a C++ stack trace). So process 0 tells them first, through JAX's key-value store, how
+the run ended; each leaves with process 0's exit code and one line saying why.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass
 
 from pipeline.errors import Problem, RecipeError
@@ -119,11 +124,65 @@ def records() -> bool:
     return index() == 0
 
 
+STOP_KEY = "pipeline/run-ended"  # process 0's word: "<exit code> <how the run ended>"
+LEFT_KEY = "pipeline/left/{}"  # process i has left (or is leaving because of the word)
+
+
+def _client():
+    """JAX's distributed key-value client (JAX has no public API for it)."""
+    from jax._src import distributed
+
+    return distributed.global_state.client
+
+
+def follow_process_0() -> None:
+    """Processes other than 0: a daemon thread waits for process 0's word that the run ended (it
+    blocks in C++ without holding the GIL), then says so in one line and exits with process 0's
+    code, before process 0's end takes the coordination service away."""
+    if _joined() is None or records():
+        return
+    client, me = _client(), index()
+
+    def wait_for_the_word():
+        try:
+            word = client.blocking_key_value_get(STOP_KEY, 7 * 24 * 3600 * 1000)
+        except Exception:  # this process left first (shutdown): nothing to follow
+            return
+        code, _, how = word.partition(" ")
+        print(f"process {me} of {count()}: process 0 ended the run ({how}); leaving", file=sys.stderr, flush=True)
+        try:
+            client.key_value_set(LEFT_KEY.format(me), "told")
+        finally:
+            os._exit(int(code) if code.isdigit() else 1)
+
+    threading.Thread(target=wait_for_the_word, daemon=True, name="pipeline-follow-process-0").start()
+
+
+def tell_the_others(code: int, how: str, wait_s: float = 5.0) -> None:
+    """Process 0, as it ends: give the word to the processes still running and wait (at most
+    `wait_s` each) until they have left, so that none is aborted by JAX."""
+    if _joined() is None or not records() or count() < 2:
+        return
+    client = _client()
+    try:
+        client.key_value_set(STOP_KEY, f"{code} {how}")
+        for other in range(1, count()):
+            client.blocking_key_value_get(LEFT_KEY.format(other), int(wait_s * 1000))
+    except Exception:  # a process already gone for good: nothing more to wait for
+        pass
+
+
 def leave() -> None:
     """Disconnect from the runtime (a no-op when not joined); safe to call twice."""
     jax = _joined()
-    if jax is not None:
-        jax.distributed.shutdown()
+    if jax is None:
+        return
+    if not records():
+        try:
+            _client().key_value_set(LEFT_KEY.format(index()), "done")
+        except Exception:  # already told (the key exists) or the service is gone
+            pass
+    jax.distributed.shutdown()
 
 
 def peer_lost(exc: BaseException) -> PeerLost | None:

@@ -62,11 +62,12 @@ def _finish(process: subprocess.Popen) -> tuple[int, str]:
     return process.returncode, out
 
 
-def _two_processes(tmp_path, recipe, hook_on_1: tuple = ()):
+def _two_processes(tmp_path, recipe, hook_on_1: tuple = (), hook_on_0: tuple = ()):
     """Process 0 records to tmp/store0; process 1 is told another store, which must stay unwritten."""
     port = _free_port()
     common = ["run", str(recipe), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
-    first = _start(tmp_path, *common, "--process-id", "0", "--tracking-uri", f"sqlite:///{tmp_path}/store0/mlflow.db")
+    first = _start(tmp_path, *common, "--process-id", "0", "--tracking-uri", f"sqlite:///{tmp_path}/store0/mlflow.db",
+                   hook=hook_on_0)
     second = _start(tmp_path, *common, "--process-id", "1", "--tracking-uri",
                     f"sqlite:///{tmp_path}/store1/mlflow.db", hook=hook_on_1)
     return _finish(first), _finish(second)
@@ -144,6 +145,22 @@ def test_a_process_killed_mid_training_ends_the_run_failed_with_its_checkpoint(t
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     client, run = _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db")
     assert run.info.status == "FINISHED" and len(_curve(client, run, "loss")) == 3
+
+
+@pytest.mark.slow
+def test_process_0_stopped_by_sigterm_tells_the_others_who_leave_with_its_code(tmp_path):
+    """Process 0 holds JAX's coordination service: ended without a word, it would take the others
+    down with SIGABRT and a C++ stack trace. It records the run KILLED, then tells them."""
+    recipe = tmp_path / "dp.yaml"
+    recipe.write_text(RECIPE)
+    (rc0, out0), (rc1, out1) = _two_processes(tmp_path, recipe, hook_on_0=("SIGTERM", "run"))
+    assert rc0 == 143 and "is marked KILLED" in out0, out0[-3000:]
+    assert rc1 == 143, out1[-3000:]
+    assert "process 1 of 2: process 0 ended the run (interrupted by SIGTERM); leaving" in out1
+    assert "Check failure stack trace" not in out1
+    client, run = _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db")
+    assert run.info.status == "KILLED"
+    assert "checkpoints/last.keras" in {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
 
 
 @pytest.mark.parametrize("args, message", [
