@@ -162,6 +162,8 @@ def _show(args) -> int:
 
 def _run(args) -> int:
     from pipeline import processes
+    from pipeline.recipe import RecipeError
+    from pipeline.tracking.store import StoreError
 
     cluster = processes.requested(args.coordinator, args.num_processes, args.process_id)
     loaded = _load(args) if cluster is None else _several_processes(args, cluster)
@@ -176,7 +178,7 @@ def _run(args) -> int:
         try:
             code = _train(args, loaded, cluster)
             return code
-        except Exception:  # a refused recipe or store: main() reports it as exit 2
+        except (RecipeError, StoreError):  # a refused recipe or store: main() reports it as exit 2
             code = EXIT_USAGE
             raise
         finally:  # process 0: the others leave with its exit code instead of being aborted by JAX

@@ -163,6 +163,28 @@ def test_process_0_stopped_by_sigterm_tells_the_others_who_leave_with_its_code(t
     assert "checkpoints/last.keras" in {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")}
 
 
+@pytest.mark.slow
+def test_process_0_killed_outright_leaves_a_died_run_that_resumes_on_one_process(tmp_path):
+    """SIGKILL on process 0 leaves no time for a word: JAX aborts the others (they hold nothing to
+    record). The run stays RUNNING in the store, `pipeline runs` shows it `died`, and its resume
+    command continues it in one process from the epoch-1 checkpoint."""
+    recipe = tmp_path / "dp.yaml"
+    recipe.write_text(RECIPE)
+    (rc0, _), (rc1, out1) = _two_processes(tmp_path, recipe, hook_on_0=("SIGKILL", "run"))
+    assert rc0 == -9 and rc1 != 0, out1[-2000:]
+    uri = f"sqlite:///{tmp_path}/store0/mlflow.db"
+    listed = subprocess.run([sys.executable, "-m", "pipeline.cli", "runs", "--tracking-uri", uri], cwd=tmp_path,
+                            env=_env(4), capture_output=True, text=True, timeout=TIMEOUT)
+    assert "died" in listed.stdout, listed.stdout + listed.stderr
+    _, run = _only_run(uri)
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(recipe), "--set",
+                           "distribution={type: data_parallel}", "--tracking-uri", uri, "--resume", run.info.run_id],
+                          cwd=tmp_path, env=_env(4), capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0 and "after epoch 1 of 3" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    client, run = _only_run(uri)
+    assert run.info.status == "FINISHED" and len(_curve(client, run, "loss")) == 3
+
+
 @pytest.mark.parametrize("args, message", [
     (["--coordinator", "127.0.0.1:1234", "--num-processes", "2"], "missing: --process-id (or $JAX_PROCESS_ID)"),
     (["--coordinator", "localhost", "--num-processes", "2", "--process-id", "0"], "expected HOST:PORT"),
