@@ -98,7 +98,7 @@ def fit(model, loaded: LoadedRecipe, splits, run_logger, folder, resume_from: di
     started = time.perf_counter()
     with signals.batch_boundaries():
         fit_in_stages(model, plan, echo=echo, start_epoch=start, stopped=stopped, **data.train,
-                      validation_data=data.validation, epochs=train.epochs, verbose=train.verbose,
+                      validation_data=data.validation_data(), epochs=train.epochs, verbose=train.verbose,
                       callbacks=[*callbacks, checkpoint])
     run_logger.flush()  # the last epochs are in the store before anything else is logged
     seconds = time.perf_counter() - started + (resume_from or {}).get("fit_seconds", 0.0)

@@ -2,15 +2,20 @@
 drawn class-balanced (oversampling) and mixed (mixup / CutMix / CowMask, soft labels).
 
 Used by `model.fit` instead of the arrays when the recipe asks for `data.mix` or
-`data.imbalance.oversample`; validation and test data never pass through it. A
-`keras.utils.PyDataset` over NumPy arrays, so it needs no TensorFlow on any backend. Every random
-choice comes from a generator seeded by (seed, epoch[, batch]): the same recipe gives the same
-batches, whatever order Keras asks for them in.
+`data.imbalance.oversample`, and for every split held as lazy rows (`pipeline.data.rows`: a
+streamed image folder, a memory-mapped array), where it also feeds validation, evaluation and
+prediction (`shuffle=False`, labels optional). A `keras.utils.PyDataset` over NumPy arrays or lazy
+rows, so it needs no TensorFlow on any backend. Every random choice comes from a generator seeded
+by (seed, epoch[, batch]): the same recipe gives the same batches, whatever order Keras asks for
+them in.
+
+Several processes (multi-process data parallel): each global batch of `batch_size` rows is cut into
+`process_count` contiguous equal parts, and process `process_index` reads only its part. A last
+batch whose rows do not divide evenly is trimmed to a multiple of `process_count` (at most
+`process_count - 1` rows left out of that epoch; a reshuffled epoch leaves out others).
 """
 
 from __future__ import annotations
-
-import math
 
 import keras
 import numpy as np
@@ -35,17 +40,26 @@ class TrainingFeed(keras.utils.PyDataset):
         mixer: a `plugins.mixers.Mixer` (or any `f(x, y, rng) -> (x, y)`), applied per batch.
         oversample: draw each epoch class-balanced (see `balanced_indices`) instead of a permutation.
         seed: seed of every draw.
+        shuffle: a new order every epoch (training); False reads the rows in order (evaluation).
+        process_index, process_count: this process's part of each global batch (see the module).
+        y: None for prediction (batches of x only).
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, *, classes: int | None = None,
-                 mixer=None, oversample: bool = False, seed: int = 0, **kwargs):
+    def __init__(self, x: np.ndarray, y: np.ndarray | None, batch_size: int, *, classes: int | None = None,
+                 mixer=None, oversample: bool = False, seed: int = 0, shuffle: bool = True,
+                 process_index: int = 0, process_count: int = 1, **kwargs):
         super().__init__(**kwargs)
         if mixer is not None and classes is None:
             raise ValueError("Expected `classes` with a mixer: mixing needs one-hot labels.")
+        if process_count < 1 or not 0 <= process_index < process_count or batch_size % process_count:
+            raise ValueError(f"Expected 0 <= process_index < process_count and a batch_size that process_count "
+                             f"divides. Received: process_index={process_index}, process_count={process_count}, "
+                             f"batch_size={batch_size}")
         self.x, self.y = x, y
         self.batch_size, self.classes = batch_size, classes
-        self.mixer, self.oversample, self.seed = mixer, oversample, seed
-        self.labels = y if classes is None else label_rows(y, classes)
+        self.mixer, self.oversample, self.seed, self.shuffle = mixer, oversample, seed, shuffle
+        self.process_index, self.process_count = process_index, process_count
+        self.labels = y if classes is None or y is None else label_rows(y, classes)
         self.epoch = 0
         self.order = self._order()
 
@@ -53,14 +67,24 @@ class TrainingFeed(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch])
         if self.oversample:
             return balanced_indices(self.y, len(self.y), rng)
-        return rng.permutation(len(self.y))
+        return rng.permutation(len(self.x)) if self.shuffle else np.arange(len(self.x))
 
     def __len__(self) -> int:
-        return math.ceil(len(self.order) / self.batch_size)
+        full, rest = divmod(len(self.order), self.batch_size)
+        return full + (rest >= self.process_count)  # a last batch too small to share is left out
+
+    def part(self, index: int) -> np.ndarray:
+        """The row indices of batch `index` that this process reads."""
+        picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        share = len(picked) // self.process_count
+        return picked[self.process_index * share:(self.process_index + 1) * share]
 
     def __getitem__(self, index: int):
-        picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        x, y = self.x[picked], self.labels[picked]
+        picked = self.part(index)
+        x = self.x[picked]
+        if self.labels is None:
+            return x
+        y = self.labels[picked]
         if self.mixer is not None:
             x, y = self.mixer(x, y, np.random.default_rng([self.seed, self.epoch, index]))
         return x, y

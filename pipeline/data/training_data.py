@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.components import build
+from pipeline.data.batches import feed_settings, keras_inputs
 from pipeline.data.checks import check_outputs
 from pipeline.data.imbalance import class_weights, long_tailed
+from pipeline.data.rows import is_lazy, take
 
 
 @dataclass
@@ -19,6 +21,12 @@ class FitData:
     validation: tuple                 # (x_val, y_val)
     y_test: np.ndarray                # test labels in the form the compiled loss expects
     params: dict = field(default_factory=dict)  # what to log about it
+    batch_size: int = 32
+
+    def validation_data(self):
+        """What `fit` validates on: the (x, y) pair, or a feed when x is lazy rows."""
+        x, y = self.validation
+        return keras_inputs(x, y, self.batch_size)["x"] if is_lazy(x) else self.validation
 
 
 def make_long_tailed(splits, ratio: float | None, seed: int) -> None:
@@ -32,7 +40,7 @@ def make_long_tailed(splits, ratio: float | None, seed: int) -> None:
     if ratio is None:
         return
     keep = long_tailed(splits.y_train, ratio, np.random.default_rng(seed))
-    splits.x_train, splits.y_train = splits.x_train[keep], splits.y_train[keep]
+    splits.x_train, splits.y_train = take(splits.x_train, keep), splits.y_train[keep]
 
 
 def fit_data(plan, splits, classes: int, seed: int) -> FitData:
@@ -45,14 +53,15 @@ def fit_data(plan, splits, classes: int, seed: int) -> FitData:
     if splits.target_scaling is not None:  # standardized regression targets: their statistics
         params |= splits.target_scaling.params()
     mix = plan.mix
-    if mix is None and not data.imbalance.oversample:
+    if mix is None and not data.imbalance.oversample and not is_lazy(splits.x_train):
         return FitData({"x": splits.x_train, "y": splits.y_train, "batch_size": batch_size, **extra},
-                       (splits.x_val, splits.y_val), splits.y_test, params)
+                       (splits.x_val, splits.y_val), splits.y_test, params, batch_size)
     from pipeline.data.feed_keras import TrainingFeed, label_rows
 
     feed = TrainingFeed(splits.x_train, splits.y_train, batch_size, classes=classes if mix else None,
-                        mixer=build(mix), oversample=data.imbalance.oversample, seed=seed)
+                        mixer=build(mix), oversample=data.imbalance.oversample, seed=seed,
+                        **feed_settings(splits.x_train))
     if mix is None:
-        return FitData({"x": feed, **extra}, (splits.x_val, splits.y_val), splits.y_test, params)
+        return FitData({"x": feed, **extra}, (splits.x_val, splits.y_val), splits.y_test, params, batch_size)
     return FitData({"x": feed, **extra}, (splits.x_val, label_rows(splits.y_val, classes)),
-                   label_rows(splits.y_test, classes), params)
+                   label_rows(splits.y_test, classes), params, batch_size)
