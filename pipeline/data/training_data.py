@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.components import build
-from pipeline.data.batches import feed_settings, keras_inputs
+from pipeline.data.batches import keras_inputs
 from pipeline.data.checks import check_outputs
 from pipeline.data.imbalance import class_weights, long_tailed
 from pipeline.data.rows import is_lazy, take
@@ -59,8 +59,7 @@ def fit_data(plan, splits, classes: int, seed: int) -> FitData:
     from pipeline.data.feed_keras import TrainingFeed, label_rows
 
     feed = TrainingFeed(splits.x_train, splits.y_train, batch_size, classes=classes if mix else None,
-                        mixer=build(mix), oversample=data.imbalance.oversample, seed=seed,
-                        **feed_settings(splits.x_train))
+                        mixer=build(mix), oversample=data.imbalance.oversample, seed=seed)
     if mix is None:
         return FitData({"x": feed, **extra}, (splits.x_val, splits.y_val), splits.y_test, params, batch_size)
     return FitData({"x": feed, **extra}, (splits.x_val, label_rows(splits.y_val, classes)),
