@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 #: bytes of raw rows one chunk of a pass over the data holds (fingerprint, checks, statistics)
-CHUNK_BYTES = 64 * 2**20
+CHUNK_BYTES = 16 * 2**20
 
 
 class Rows:
