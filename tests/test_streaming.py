@@ -107,6 +107,18 @@ def test_feed_slices_each_global_batch_by_process_and_reads_only_its_part(tmp_pa
         TrainingFeed(x, y, 8, process_count=3)
 
 
+def test_oversampling_and_mixing_read_lazy_rows_too(tmp_path):
+    _, streamed = both(write_folder(tmp_path / "imgs"))
+    keep = np.flatnonzero(streamed.y != 2)[:-8]  # a rare class 1
+    rows, y = streamed.x.take(keep), streamed.y[keep]
+    feed = TrainingFeed(rows, y, 6, classes=3, mixer=build_spec(registries.mixers, {"type": "mixup"}),
+                        oversample=True, seed=0)
+    x, soft = feed[0]
+    assert x.shape == (6, 8, 8, 3) and soft.shape == (6, 3) and np.allclose(soft.sum(axis=1), 1)
+    drawn = np.concatenate([y[feed.part(i)] for i in range(len(feed))])
+    assert abs(np.mean(drawn == 1) - 0.5) < 0.2  # class-balanced draws from the lazy rows
+
+
 def test_a_file_that_fails_while_streaming_keeps_the_batch_shape_and_is_reported_once(tmp_path):
     _, streamed = both(write_folder(tmp_path / "imgs"))
     broken = streamed.x.base.listing.files[4]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pipeline.data.rows import is_lazy
 
+
 def keras_inputs(x, y=None, batch_size: int = 32, **feed) -> dict:
     """Keyword arguments for `model.evaluate` / `model.predict` (y None): `x` (and `y`, `batch_size`)
     as they are for arrays; a feed in order for lazy rows (`feed`: e.g. process_index, process_count)."""

@@ -64,7 +64,8 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, split: str, classification: bool
         raise DataError(f"{split}: expected one or more examples of one or more features. Received: "
                         f"features of shape {x.shape}")
     for what, array in (("features", x), ("labels", y)):
-        if array.dtype.kind == "f" and not getattr(getattr(array, "base", None), "finite", False):
+        # lazy rows whose base says its values are finite (decoded images) are not read for this
+        if array.dtype.kind == "f" and not (is_lazy(array) and getattr(array.base, "finite", False)):
             _check_finite(array, split, what)
     labels = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y
     if not classification or labels.ndim != 1:  # regression targets, masks, label rows

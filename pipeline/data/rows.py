@@ -57,10 +57,6 @@ class Rows:
         """This view with one more fitted preprocessing step applied on read."""
         return Rows(self.base, self.index, (*self.transforms, step))
 
-    def raw(self) -> "Rows":
-        """This view without its preprocessing steps (what a saved model takes)."""
-        return Rows(self.base, self.index)
-
     def read(self, positions) -> np.ndarray:
         """The rows at `positions` of this view, read from the base and transformed."""
         picked = self.index[positions]
