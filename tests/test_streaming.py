@@ -107,6 +107,17 @@ def test_feed_slices_each_global_batch_by_process_and_reads_only_its_part(tmp_pa
         TrainingFeed(x, y, 8, process_count=3)
 
 
+def test_batches_read_ahead_are_those_asked_for_in_every_epoch(tmp_path):
+    _, streamed = both(write_folder(tmp_path / "imgs"))
+    plain, ahead = (TrainingFeed(streamed.x, streamed.y, 8, seed=2, prefetch=p) for p in (0, 2))
+    for epoch in range(2):
+        for index in [0, 0, 1, 2, 3] if epoch == 0 else [2, 0, 1, 3]:  # a peek, then order; then out of order
+            for got, want in zip(ahead[index], plain[index]):
+                np.testing.assert_array_equal(got, want)
+        plain.on_epoch_end(), ahead.on_epoch_end()
+    assert not ahead._ahead  # nothing kept across an epoch
+
+
 def test_oversampling_and_mixing_read_lazy_rows_too(tmp_path):
     _, streamed = both(write_folder(tmp_path / "imgs"))
     keep = np.flatnonzero(streamed.y != 2)[:-8]  # a rare class 1

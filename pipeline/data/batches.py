@@ -7,11 +7,16 @@ The feeds run without Keras's worker threads (`workers=0`): Keras's enqueuer kee
 fetched ahead when an epoch stops (as `fit` does after reading one batch to build the model) and
 hands them out first in the next epoch, so a feed that reshuffles every epoch would show some rows
 twice and others never (measured: a wrong first-epoch loss). The parallelism is inside the batch
-instead: an image folder decodes a batch's files in its own thread pool (`ImageFiles`)."""
+instead (an image folder decodes a batch's files in its own thread pool, `ImageFiles`), and the
+feed reads the next batches in a background thread while the model works on this one
+(`TrainingFeed(prefetch=...)`; Keras asks for them in order)."""
 
 from __future__ import annotations
 
 from pipeline.data.rows import is_lazy
+
+#: batches a feed of lazy rows reads ahead (bounded memory: this many batches)
+PREFETCH = 2
 
 
 def keras_inputs(x, y=None, batch_size: int = 32, **feed) -> dict:
@@ -21,4 +26,4 @@ def keras_inputs(x, y=None, batch_size: int = 32, **feed) -> dict:
         return {"x": x, "batch_size": batch_size} | ({} if y is None else {"y": y})
     from pipeline.data.feed_keras import TrainingFeed
 
-    return {"x": TrainingFeed(x, y, batch_size, shuffle=False, **feed)}
+    return {"x": TrainingFeed(x, y, batch_size, shuffle=False, **{"prefetch": PREFETCH, **feed})}

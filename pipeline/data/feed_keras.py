@@ -13,9 +13,17 @@ Several processes (multi-process data parallel): each global batch of `batch_siz
 `process_count` contiguous equal parts, and process `process_index` reads only its part. A last
 batch whose rows do not divide evenly is trimmed to a multiple of `process_count` (at most
 `process_count - 1` rows left out of that epoch; a reshuffled epoch leaves out others).
+
+`prefetch` (lazy rows): while the model trains on batch i, a background thread reads batches
+i+1..i+prefetch, keyed by (epoch, index), so decoding overlaps training; Keras must then ask for
+the batches in order (`fit(shuffle=False)`: the rows are already shuffled here). A batch read
+ahead for another epoch or index is never served. Keras's own worker threads are not used: see
+`pipeline.data.batches`.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import keras
 import numpy as np
@@ -43,11 +51,12 @@ class TrainingFeed(keras.utils.PyDataset):
         shuffle: a new order every epoch (training); False reads the rows in order (evaluation).
         process_index, process_count: this process's part of each global batch (see the module).
         y: None for prediction (batches of x only).
+        prefetch: batches read ahead in a background thread (see the module); 0: none.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray | None, batch_size: int, *, classes: int | None = None,
                  mixer=None, oversample: bool = False, seed: int = 0, shuffle: bool = True,
-                 process_index: int = 0, process_count: int = 1, **kwargs):
+                 process_index: int = 0, process_count: int = 1, prefetch: int = 0, **kwargs):
         super().__init__(**kwargs)
         if mixer is not None and classes is None:
             raise ValueError("Expected `classes` with a mixer: mixing needs one-hot labels.")
@@ -62,6 +71,7 @@ class TrainingFeed(keras.utils.PyDataset):
         self.labels = y if classes is None or y is None else label_rows(y, classes)
         self.epoch = 0
         self.order = self._order()
+        self.prefetch, self._ahead, self._reader = prefetch, {}, None
 
     def _order(self) -> np.ndarray:
         rng = np.random.default_rng([self.seed, self.epoch])
@@ -73,23 +83,40 @@ class TrainingFeed(keras.utils.PyDataset):
         full, rest = divmod(len(self.order), self.batch_size)
         return full + (rest >= self.process_count)  # a last batch too small to share is left out
 
-    def part(self, index: int) -> np.ndarray:
-        """The row indices of batch `index` that this process reads."""
-        picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+    def part(self, index: int, order: np.ndarray | None = None) -> np.ndarray:
+        """The row indices of batch `index` (of `order`, default this epoch's) that this process reads."""
+        order = self.order if order is None else order
+        picked = order[index * self.batch_size:(index + 1) * self.batch_size]
         share = len(picked) // self.process_count
         return picked[self.process_index * share:(self.process_index + 1) * share]
 
-    def __getitem__(self, index: int):
-        picked = self.part(index)
+    def _batch(self, index: int, epoch: int, order: np.ndarray):
+        picked = self.part(index, order)
         x = self.x[picked]
         if self.labels is None:
             return x
         y = self.labels[picked]
         if self.mixer is not None:
-            x, y = self.mixer(x, y, np.random.default_rng([self.seed, self.epoch, index]))
+            x, y = self.mixer(x, y, np.random.default_rng([self.seed, epoch, index]))
         return x, y
 
+    def __getitem__(self, index: int):
+        ahead = self._ahead.pop((self.epoch, index), None)
+        batch = ahead.result() if ahead is not None else self._batch(index, self.epoch, self.order)
+        if self.prefetch:
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="feed-prefetch")
+            for later in range(index + 1, min(index + 1 + self.prefetch, len(self))):
+                if (self.epoch, later) not in self._ahead:
+                    self._ahead[self.epoch, later] = self._reader.submit(self._batch, later, self.epoch, self.order)
+            for key in [k for k in self._ahead if k[0] != self.epoch or k[1] <= index]:  # asked out of order
+                self._ahead.pop(key).cancel()
+        return batch
+
     def on_epoch_end(self) -> None:
+        for ahead in self._ahead.values():
+            ahead.cancel()
+        self._ahead.clear()
         self.epoch += 1
         self.order = self._order()
 
@@ -100,3 +127,4 @@ class TrainingFeed(keras.utils.PyDataset):
         """Continue at a saved epoch (a resumed run): the order depends on (seed, epoch) only."""
         self.epoch = int(state["epoch"])
         self.order = self._order()
+        self._ahead.clear()

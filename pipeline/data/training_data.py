@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.components import build
-from pipeline.data.batches import keras_inputs
+from pipeline.data.batches import PREFETCH, keras_inputs
 from pipeline.data.checks import check_outputs
 from pipeline.data.imbalance import class_weights, long_tailed
 from pipeline.data.rows import is_lazy, take
@@ -58,8 +58,11 @@ def fit_data(plan, splits, classes: int, seed: int) -> FitData:
                        (splits.x_val, splits.y_val), splits.y_test, params, batch_size)
     from pipeline.data.feed_keras import TrainingFeed, label_rows
 
+    # lazy rows: read ahead, so Keras must ask in order (the feed shuffles the rows every epoch)
+    ahead = {"prefetch": PREFETCH} if is_lazy(splits.x_train) else {}
     feed = TrainingFeed(splits.x_train, splits.y_train, batch_size, classes=classes if mix else None,
-                        mixer=build(mix), oversample=data.imbalance.oversample, seed=seed)
+                        mixer=build(mix), oversample=data.imbalance.oversample, seed=seed, **ahead)
+    extra |= {"shuffle": False} if ahead else {}
     if mix is None:
         return FitData({"x": feed, **extra}, (splits.x_val, splits.y_val), splits.y_test, params, batch_size)
     return FitData({"x": feed, **extra}, (splits.x_val, label_rows(splits.y_val, classes)),
