@@ -248,3 +248,19 @@ def test_first_epoch_loss_of_a_streamed_run_equals_the_in_memory_one(tmp_path, t
         curves[stream] = run.data.metrics
     for metric in ("loss", "val_loss", "test_loss"):
         assert curves["true"][metric] == pytest.approx(curves["false"][metric], rel=1e-5), metric
+
+
+def test_a_memory_mapped_npz_run_finishes_with_the_in_memory_fingerprint(tmp_path, tracking_uri, write_recipe):
+    from pipeline.cli import main
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 4, 4, 3)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=(x.mean(axis=(1, 2, 3)) > 0).astype(np.int64) + np.arange(80) % 2)
+    text = STREAMED.replace("{type: image_folder, root: ROOT, image_size: [8, 8], stream: true}",
+                            f"{{type: npz, path: {tmp_path / 'd.npz'}, mmap: true}}").replace("LR", "0.1")
+    assert main(["run", str(write_recipe("mapped.yaml", text))]) == 0
+    [run] = mlflow.search_runs(experiment_names=["streamed"], output_format="list")
+    in_memory = source({"type": "npz", "path": str(tmp_path / "d.npz")}).fingerprint()
+    assert run.info.status == "FINISHED" and run.data.tags["data.fingerprint"] == in_memory
+    assert int(run.data.params["data.size.train"]) + int(run.data.params["data.size.val"]) + \
+        int(run.data.params["data.size.test"]) == 80 and "test_accuracy" in run.data.metrics
