@@ -264,3 +264,19 @@ def test_a_memory_mapped_npz_run_finishes_with_the_in_memory_fingerprint(tmp_pat
     assert run.info.status == "FINISHED" and run.data.tags["data.fingerprint"] == in_memory
     assert int(run.data.params["data.size.train"]) + int(run.data.params["data.size.val"]) + \
         int(run.data.params["data.size.test"]) == 80 and "test_accuracy" in run.data.metrics
+
+
+def test_show_reads_a_streamed_recipe_without_decoding_the_folder(tmp_path, write_recipe, capsys, monkeypatch):
+    from pipeline.cli import main
+    from pipeline.data import image_folder
+
+    root = write_folder(tmp_path / "imgs")
+    text = STREAMED.replace("ROOT", str(root)).replace("LR", "0.1").replace(
+        "  preprocess: [{type: standardize, per: channel}]\n", "")  # no statistics pass to read the images
+
+    decoded = []
+    monkeypatch.setattr(image_folder, "decode", lambda *args: decoded.append(args) or np.zeros((8, 8, 3), np.uint8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedFilesWarning)
+        assert main(["show", str(write_recipe("s.yaml", text))]) == 0
+    assert "(None, 8, 8, 3)" in capsys.readouterr().out and not decoded
