@@ -3,8 +3,8 @@
 1. Decode + resize (images/s): `pipeline.data.image_folder.load_images` (Pillow, thread pool)
    with 1 thread and with `--workers` threads.
 2. Training throughput from the folder vs the same images in memory: one small CNN trained with
-   `model.fit` on the decoded arrays, then on `ImageFolderFeed` (a streaming `keras.utils.PyDataset`
-   decoding each batch from disk in worker threads); images/s of the epochs after the first
+   `model.fit` on the decoded arrays, then on the streamed folder (`stream: true`'s feed: a
+   `TrainingFeed` over `ImageFiles` rows, decoding each batch from disk in a thread pool); images/s of the epochs after the first
    (the first one compiles), and the ratio folder / memory.
 
 The folder is generated here (Pillow JPEGs of noisy shapes, `--source-size` pixels, 10 classes),
@@ -89,8 +89,9 @@ def small_cnn(size: int, seed: int):
 
 
 def training_throughput(root: Path, size: int, epochs: int, batch: int, workers: int) -> dict:
-    from pipeline.data.image_feed_keras import ImageFolderFeed
-    from pipeline.data.image_folder import load_images, scan
+    from pipeline.data.feed_keras import TrainingFeed
+    from pipeline.data.image_folder import ImageFiles, load_images, scan
+    from pipeline.data.rows import Rows
 
     listing = scan(root)
     x, y, _, _ = load_images(listing, (size, size), "rgb", workers)
@@ -101,7 +102,7 @@ def training_throughput(root: Path, size: int, epochs: int, batch: int, workers:
         if name == "memory":
             model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=True, verbose=0, callbacks=[timer.callback])
         else:
-            feed = ImageFolderFeed(listing, (size, size), batch_size=batch, workers=workers)
+            feed = TrainingFeed(Rows(ImageFiles(listing, (size, size), "rgb", workers=workers)), listing.labels, batch)
             model.fit(feed, epochs=epochs, verbose=0, callbacks=[timer.callback])
         steady = timer.times[1:] or timer.times  # the first epoch compiles
         out[name] = len(y) / float(np.median(steady))

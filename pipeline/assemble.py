@@ -23,7 +23,7 @@ def prepare_data(loaded: LoadedRecipe):
                            kfold=split_cfg.kfold, fold=split_cfg.fold)
 
     make_long_tailed(splits, plan.recipe.data.imbalance_ratio, plan.recipe.seed)  # demo data only
-    fit_preprocessing(splits, [build(p) for p in plan.preprocess])  # training split only
+    fit_preprocessing(splits, [build(p) for p in plan.preprocess], plan.recipe.seed)  # training split only
     fit_target_scaling(splits, plan.recipe.data.standardize_targets)  # regression: training targets' mean, std
     return data, splits
 

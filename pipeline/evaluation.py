@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.data.batches import keras_inputs
 from pipeline.model.training import test_reports
 from pipeline.tta import evaluate_tta
 
@@ -22,7 +23,7 @@ def evaluate(model, plan, splits, data, evaluate_test: bool = True) -> Evaluatio
     batch_size = plan.recipe.train.batch_size
     if evaluate_test and len(splits.x_test):
         # The test split is read here, once, after training and model selection are over.
-        scores = model.evaluate(splits.x_test, data.y_test, batch_size=batch_size, verbose=0, return_dict=True)
+        scores = model.evaluate(**keras_inputs(splits.x_test, data.y_test, batch_size), verbose=0, return_dict=True)
         test = {f"test_{k}": float(v) for k, v in scores.items()}
         if plan.recipe.train.tta is not None:  # logged beside, never instead of, the plain test metrics
             test |= evaluate_tta(model, plan, splits.x_test, data.y_test, batch_size)
@@ -31,5 +32,5 @@ def evaluate(model, plan, splits, data, evaluate_test: bool = True) -> Evaluatio
         return Evaluation(test, {**test, **report_metrics}, artifacts)
     # the model as kept (best weights, if restored) on its validation split / held-out fold
     x_val, y_val = data.validation
-    scores = model.evaluate(x_val, y_val, batch_size=batch_size, verbose=0, return_dict=True)
+    scores = model.evaluate(**keras_inputs(x_val, y_val, batch_size), verbose=0, return_dict=True)
     return Evaluation(metrics={f"final_val_{k}": float(v) for k, v in scores.items()})

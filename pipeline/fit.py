@@ -100,7 +100,7 @@ def fit(model, loaded: LoadedRecipe, splits, run_logger, folder, resume_from: di
     with signals.batch_boundaries():
         try:
             fit_in_stages(model, plan, echo=echo, start_epoch=start, stopped=stopped, **data.train,
-                          validation_data=data.epoch_validation, epochs=train.epochs, verbose=train.verbose,
+                          validation_data=data.validation_data(), epochs=train.epochs, verbose=train.verbose,
                           callbacks=[*callbacks, *checkpoint])
         except Exception as exc:  # several processes: a peer gone is said so, not as a backend error
             lost = processes.peer_lost(exc)

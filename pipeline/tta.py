@@ -9,6 +9,7 @@ outputs are averaged as they are (logits if the model outputs logits, the usual 
 from __future__ import annotations
 
 from pipeline.components import build
+from pipeline.data.batches import keras_inputs
 from pipeline.lazy import LazyModule
 from pipeline.model.training import build_metrics
 from pipeline.recipe.transfer_schema import TTA
@@ -73,6 +74,6 @@ def evaluate_tta(model, plan, x_test, y_test, batch_size: int) -> dict[str, floa
     tta = plan.recipe.train.tta
     averaged = tta_model(model, tta)
     averaged.compile(loss=build(plan.loss), metrics=build_metrics(plan)[0])
-    scores = averaged.evaluate(x_test, y_test, batch_size=tta.batch_size or batch_size, verbose=0,
+    scores = averaged.evaluate(**keras_inputs(x_test, y_test, tta.batch_size or batch_size), verbose=0,
                                return_dict=True)
     return {f"test_tta_{k}": float(v) for k, v in scores.items()}

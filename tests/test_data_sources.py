@@ -163,20 +163,3 @@ def test_empty_class_folder_fails_the_run_with_the_recipe_location(tmp_path, tra
     assert main(["run", str(recipe)]) == 2
     err = capsys.readouterr().err
     assert "folder.yaml:3:" in err and "data.source.root: class folder" in err and "green has no files" in err
-
-
-def test_streaming_feed_gives_the_in_memory_images_and_drops_unreadable_files(tmp_path):
-    from pipeline.data.image_feed_keras import ImageFolderFeed
-    from pipeline.data.image_folder import scan
-
-    root = write_folder(tmp_path / "imgs")
-    with pytest.warns(SkippedFilesWarning):
-        data = source({"type": "image_folder", "root": str(root), "image_size": [8, 6]})
-    feed = ImageFolderFeed(scan(root), (8, 6), batch_size=5, shuffle=False, workers=1)
-    batches = [feed[i] for i in range(len(feed))]
-    assert len(feed) == 3  # 14 files, 5 per batch
-    x = np.concatenate([b[0] for b in batches])
-    y = np.concatenate([b[1] for b in batches])
-    np.testing.assert_array_equal(x, data.x)  # same decoding, same order
-    np.testing.assert_array_equal(y, data.y)
-    assert sorted(p.rsplit("/", 1)[-1] for p in feed.skipped) == ["notes.txt", "truncated.png"]

@@ -120,6 +120,41 @@ def test_two_processes_follow_the_one_process_curve_and_only_process_0_records(t
 
 
 @pytest.mark.slow
+def test_two_processes_stream_a_memory_mapped_npz_each_reading_its_part(tmp_path):
+    """Lazy rows (`mmap: true`): each process reads only its part of every batch from the mapped
+    file, and together they follow the one-process curve."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((640, 20)).astype(np.float32)
+    np.savez(tmp_path / "arrays.npz", x=x, y=(x[:, :10].sum(axis=1) > 0).astype(np.int64))
+    recipe = tmp_path / "mapped.yaml"
+    recipe.write_text(f"""\
+seed: 0
+data: {{source: {{type: npz, path: {tmp_path / 'arrays.npz'}, mmap: true}}}}
+model:
+  layers:
+    - {{type: dense, units: 16, activation: relu}}
+    - {{type: dense, units: 2}}
+train:
+  epochs: 2
+  batch_size: 32
+  optimizer: {{type: sgd, learning_rate: 0.1}}
+  loss: {{type: sparse_categorical_crossentropy, from_logits: true}}
+""")
+    (rc0, out0), (rc1, out1) = _two_processes(tmp_path, recipe)
+    assert rc0 == 0 and rc1 == 0, out0[-2000:] + out1[-2000:]
+    reference = _start(tmp_path, "run", str(recipe), "--set", "distribution={type: data_parallel}",
+                       "--tracking-uri", f"sqlite:///{tmp_path}/reference/mlflow.db", devices=4)
+    rc, out = _finish(reference)
+    assert rc == 0, out[-3000:]
+    client, run = _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db")
+    ref_client, ref = _only_run(f"sqlite:///{tmp_path}/reference/mlflow.db")
+    assert run.info.status == "FINISHED" and run.data.params["distribution.processes"] == "2"
+    loss = _curve(client, run, "loss")
+    assert len(loss) == 2 and loss[1] < loss[0]  # it learns
+    np.testing.assert_allclose(loss, _curve(ref_client, ref, "loss"), rtol=1e-3)
+
+
+@pytest.mark.slow
 def test_a_process_killed_mid_training_ends_the_run_failed_with_its_checkpoint(tmp_path):
     """Process 1 SIGKILLs itself as its second epoch begins: process 0 gets Gloo's error at its next
     collective (not JAX's abort, thanks to recoverability) and records the run FAILED with the reason,
@@ -224,8 +259,8 @@ def test_each_process_feeds_its_part_of_every_global_batch():
     x = np.arange(100, dtype=np.float32).reshape(100, 1)
     y = np.arange(100) % 3
     whole = TrainingFeed(x, y, 32, seed=5, drop_remainder=True)
-    parts = [TrainingFeed(x, y, 32, seed=5, process_index=i, process_count=2) for i in range(2)]
-    assert len(whole) == len(parts[0]) == 3  # whole global batches only (100 // 32)
+    parts = [TrainingFeed(x, y, 32, seed=5, process_index=i, process_count=2, drop_remainder=True) for i in range(2)]
+    assert len(whole) == len(parts[0]) == 3  # whole global batches only (100 // 32), as data parallel feeds
     for epoch in range(2):
         for b in range(3):
             first, second = parts[0][b][0], parts[1][b][0]
@@ -233,9 +268,9 @@ def test_each_process_feeds_its_part_of_every_global_batch():
             np.testing.assert_array_equal(np.concatenate([first, second]), whole[b][0])
         for feed in (whole, *parts):
             feed.on_epoch_end()
-    validation = TrainingFeed(x, y, 32, shuffle=False, process_index=1, process_count=2)
+    validation = TrainingFeed(x, y, 32, shuffle=False, process_index=1, process_count=2, drop_remainder=True)
     np.testing.assert_array_equal(validation[0][0].ravel(), np.arange(16, 32))  # in order, no shuffle
-    with pytest.raises(ValueError, match="divisible by the 3 processes"):
+    with pytest.raises(ValueError, match="a batch_size that process_count divides"):
         TrainingFeed(x, y, 32, process_count=3)
 
 

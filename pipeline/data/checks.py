@@ -14,6 +14,7 @@ import numpy as np
 
 from pipeline.components import build
 from pipeline.data.dataset import Dataset
+from pipeline.data.rows import is_lazy, row_chunks
 from pipeline.data.targets import for_task
 from pipeline.errors import DataError, RecipeError, printable
 from pipeline.recipe import locate
@@ -42,17 +43,18 @@ def load_source(loaded) -> Dataset:
         raise RecipeError([locate(problem, loaded.marks)]) from None
 
 
-def _first(mask: np.ndarray) -> str:
-    """'example 3, feature 5' for the first True of `mask` (example index, then the feature's index)."""
+def _first(mask: np.ndarray, offset: int = 0) -> str:
+    """'example 3, feature 5' for the first True of `mask` (example index + `offset`, then the feature's index)."""
     index = np.unravel_index(int(np.argmax(mask)), mask.shape)
-    where = f"example {index[0]}"
+    where = f"example {index[0] + offset}"
     if len(index) > 1:
         where += f", feature {index[1] if len(index) == 2 else tuple(int(i) for i in index[1:])}"
     return where
 
 
 def _check_arrays(x: np.ndarray, y: np.ndarray, split: str, classification: bool) -> None:
-    x, y = np.asarray(x), np.asarray(y)
+    x = x if is_lazy(x) else np.asarray(x)
+    y = np.asarray(y)
     if x.dtype.kind not in "biuf" or y.dtype.kind not in "biuf":
         raise DataError(f"{split}: expected numbers. Received: features of dtype {x.dtype}, labels of dtype {y.dtype}")
     if len(x) != len(y):
@@ -62,12 +64,9 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, split: str, classification: bool
         raise DataError(f"{split}: expected one or more examples of one or more features. Received: "
                         f"features of shape {x.shape}")
     for what, array in (("features", x), ("labels", y)):
-        if array.dtype.kind == "f":
-            bad = ~np.isfinite(array)
-            if bad.any():
-                value = array[np.unravel_index(int(np.argmax(bad)), bad.shape)]
-                raise DataError(f"{split}: {what} hold {value} at {_first(bad)} ({int(bad.sum())} non-finite "
-                                f"value{'s' if bad.sum() > 1 else ''}); drop or impute them before training")
+        # lazy rows whose base says its values are finite (decoded images) are not read for this
+        if array.dtype.kind == "f" and not (is_lazy(array) and getattr(array.base, "finite", False)):
+            _check_finite(array, split, what)
     labels = y.reshape(len(y)) if y.ndim == 2 and y.shape[1] == 1 else y
     if not classification or labels.ndim != 1:  # regression targets, masks, label rows
         return
@@ -76,6 +75,21 @@ def _check_arrays(x: np.ndarray, y: np.ndarray, split: str, classification: bool
         value = labels[int(np.argmax(wrong))]
         raise DataError(f"{split}: class labels must be whole numbers from 0 (one per class). Received: {value} at "
                         f"{_first(wrong)} (a regression target needs the recipe's task to be regression)")
+
+
+def _check_finite(array, split: str, what: str) -> None:
+    """No NaN or infinity, a bounded chunk at a time (lazy rows are read once, never held whole)."""
+    found, first = 0, None
+    for start, chunk in row_chunks(array):
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            found += int(bad.sum())
+            if first is None:
+                index = np.unravel_index(int(np.argmax(bad)), bad.shape)
+                first = chunk[index], _first(bad, start)
+    if found:
+        raise DataError(f"{split}: {what} hold {first[0]} at {first[1]} ({found} non-finite "
+                        f"value{'s' if found > 1 else ''}); drop or impute them before training")
 
 
 def check_dataset(data: Dataset, recipe) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pipeline.data.rows import row_chunks
+
 
 def from_arguments(factory):
     """Marks a dataset source whose data are fixed by its arguments (generated, or shipped with a
@@ -18,11 +20,12 @@ def from_arguments(factory):
 
 @dataclass
 class Dataset:
-    """Features and labels; `x_test`/`y_test` when the source has its own test split (kept as test)."""
+    """Features and labels; `x_test`/`y_test` when the source has its own test split (kept as test).
+    Features are arrays, or lazy rows (`pipeline.data.rows.Rows`) read a batch at a time."""
 
-    x: np.ndarray
+    x: np.ndarray  # or Rows
     y: np.ndarray
-    x_test: np.ndarray | None = None
+    x_test: np.ndarray | None = None  # or Rows
     y_test: np.ndarray | None = None
     num_classes: int | None = None
     name: str = "dataset"
@@ -46,13 +49,15 @@ class Dataset:
         return self.x_test is not None
 
     def fingerprint(self) -> str:
-        """Content hash of every array (or the source's own hash): the same data, the same id anywhere."""
+        """Content hash of every array (or the source's own hash): the same data, the same id anywhere.
+        Hashed a bounded chunk at a time (a memory-mapped array is read once, never held whole): the
+        same bytes in the same order, so an array and its memory map get the same fingerprint."""
         if self.source_hash is not None:
             return self.source_hash[:16]
         digest = hashlib.sha256()
         for array in (self.x, self.y, self.x_test, self.y_test):
             if array is not None:
-                array = np.ascontiguousarray(array)
-                digest.update(f"{array.dtype}{array.shape}".encode())
-                digest.update(array.tobytes())
+                digest.update(f"{np.dtype(array.dtype)}{tuple(array.shape)}".encode())
+                for _, chunk in row_chunks(array):
+                    digest.update(np.ascontiguousarray(chunk).tobytes())
         return digest.hexdigest()[:16]

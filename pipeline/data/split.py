@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.data.dataset import Dataset
+from pipeline.data.rows import take
 from pipeline.errors import DataError
 
 SPLIT = ("data", "split")
@@ -14,6 +15,9 @@ SPLIT = ("data", "split")
 
 @dataclass
 class Splits:
+    """The three splits; features are arrays, or lazy rows (`pipeline.data.rows.Rows`) of a streamed
+    or memory-mapped source, read a batch at a time by every consumer."""
+
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
@@ -36,12 +40,15 @@ def _is_class_labels(y: np.ndarray) -> bool:
     return y.ndim == 1 and np.issubdtype(y.dtype, np.integer)
 
 
-def _split(x, y, fraction: float, stratify: bool, seed: int):
+def _split(rows: np.ndarray, y: np.ndarray, fraction: float, stratify: bool, seed: int):
+    """(kept, held out): `rows` (indices into `y`) cut as `train_test_split(x[rows], y[rows], ...)`
+    cuts the examples: its choice depends on the count, the labels and the seed, never on `x`, so
+    indices give the same membership as the arrays, with no copy of the features."""
     from sklearn.model_selection import train_test_split
 
-    strata = y if stratify and _is_class_labels(y) else None
+    strata = y[rows] if stratify and _is_class_labels(y) else None
     try:
-        return train_test_split(x, y, test_size=fraction, random_state=seed, stratify=strata)
+        return train_test_split(rows, test_size=fraction, random_state=seed, stratify=strata)
     except ValueError as exc:  # too few examples (of a class) for the fractions asked
         raise DataError(f"cannot split {len(y)} examples{' by class' if strata is not None else ''}: {exc}",
                         SPLIT) from None
@@ -78,18 +85,23 @@ def split_dataset(data: Dataset, *, val: float, test: float, stratify: bool, see
     for every fold) comes back empty: cross-validation estimates, it never looks at the test set.
     """
     x, y = data.x, data.y
+    rest = np.arange(len(y))
+
+    def cut(train, val, test_rows=None):
+        tests = (take(x, test_rows), y[test_rows]) if test_rows is not None else (data.x_test, data.y_test)
+        return Splits(take(x, train), y[train], take(x, val), y[val], *tests)
+
     if kfold is not None:
         if fold is None:
             raise ValueError("A k-fold split needs the fold to hold out: run it with pipeline.kfold.run_kfold "
                              "(what `pipeline run` does), or set data.split.fold for a single fold")
         if not data.has_test:
-            x, _, y, _ = _split(x, y, test, stratify, seed)
-        train_idx, val_idx = kfold_indices(y, kfold, fold, stratify, seed)
-        return Splits(x[train_idx], y[train_idx], x[val_idx], y[val_idx], x[:0], y[:0])
+            rest, _ = _split(rest, y, test, stratify, seed)
+        train_idx, val_idx = kfold_indices(y[rest], kfold, fold, stratify, seed)
+        return cut(rest[train_idx], rest[val_idx], rest[:0])
     if data.has_test:
-        x_test, y_test = data.x_test, data.y_test
-        x_train, x_val, y_train, y_val = _split(x, y, val, stratify, seed)
-    else:
-        x_rest, x_test, y_rest, y_test = _split(x, y, test, stratify, seed)
-        x_train, x_val, y_train, y_val = _split(x_rest, y_rest, val / (1 - test), stratify, seed)
-    return Splits(x_train, y_train, x_val, y_val, x_test, y_test)
+        train, held = _split(rest, y, val, stratify, seed)
+        return cut(train, held)
+    rest, test_rows = _split(rest, y, test, stratify, seed)
+    train, held = _split(rest, y, val / (1 - test), stratify, seed)
+    return cut(train, held, test_rows)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.data.batches import keras_inputs
+
 
 def classification_error(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool = True) -> float | None:
     """Fraction misclassified; None when the labels are not class labels (regression).
@@ -30,7 +32,7 @@ def classification_error(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bo
 
 
 def model_error(model, x, y, batch_size: int, from_logits: bool = True) -> float | None:
-    pred = model.predict(x, batch_size=batch_size, verbose=0)
+    pred = model.predict(**keras_inputs(x, None, batch_size), verbose=0)
     if isinstance(pred, (list, tuple, dict)):  # several outputs: no single error to read
         return None
     return classification_error(y, pred, from_logits)
@@ -53,6 +55,6 @@ def r2_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def regression_errors(model, x, y, loss_fn, batch_size: int, mean: np.ndarray) -> tuple[float, float, float]:
     """(loss, R², loss of predicting `mean`) of `model` on (x, y), the loss being `loss_fn` on the
     original targets (without weight penalties)."""
-    pred = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+    pred = np.asarray(model.predict(**keras_inputs(x, None, batch_size), verbose=0))
     baseline = np.broadcast_to(np.asarray(mean, dtype=pred.dtype).reshape(1, -1), pred.shape)
     return float(loss_fn(y, pred)), r2_score(y, pred), float(loss_fn(y, baseline))

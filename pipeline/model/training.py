@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline import speed
 from pipeline.components import build
+from pipeline.data.batches import keras_inputs
 from pipeline.model.binary import accuracy_for_logits
 from pipeline.model.classification_report import automatic_reports
 from pipeline.model.learning_rate import learning_rate_used
@@ -88,7 +89,7 @@ def test_reports(model, plan: Plan, x_test, y_test, batch_size: int) -> tuple[di
     metrics, artifacts = {}, {}
     if not reports:
         return metrics, artifacts
-    y_pred = model.predict(x_test, batch_size=batch_size, verbose=0)
+    y_pred = model.predict(**keras_inputs(x_test, None, batch_size), verbose=0)
     for report in reports:
         if hasattr(report, "test_split_metrics"):  # numbers, logged as the run's test metrics
             metrics.update(report.test_split_metrics(y_test, y_pred))
