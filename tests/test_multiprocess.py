@@ -14,24 +14,11 @@ import pytest
 
 from pipeline.data.feed_keras import TrainingFeed
 from tests.conftest import REPO
+from tests.test_data_parallel import RECIPE as DATA_PARALLEL_RECIPE
 
-RECIPE = """\
-seed: 0
-data: {source: {type: mnist1d}}
-model:
-  layers:
-    - {type: conv1d, filters: 8, kernel_size: 5, padding: same}
-    - {type: batch_norm}
-    - {type: activation, fn: relu}
-    - {type: flatten}
-    - {type: dense, units: 10}
-train:
-  epochs: 3
-  batch_size: 32
-  optimizer: {type: sgd, learning_rate: 0.05, momentum: 0.9}
-  loss: {type: sparse_categorical_crossentropy, from_logits: true}
-  metrics: [accuracy]
-"""
+# the 4-device test's recipe, with mnist1d's 10 classes and accuracy to compare
+RECIPE = (DATA_PARALLEL_RECIPE.replace("units: 2}", "units: 10}").replace("epochs: 4", "epochs: 3")
+          + "  metrics: [accuracy]\n")
 TIMEOUT = 300
 
 
@@ -82,6 +69,16 @@ def _only_run(uri: str):
     return client, runs[0]
 
 
+def _with_one_process_reference(tmp_path, recipe):
+    """((client, run) process 0 recorded, (client, run) of the same recipe trained by one process
+    over 4 devices, the same global batch)."""
+    reference = _start(tmp_path, "run", str(recipe), "--set", "distribution={type: data_parallel}",
+                       "--tracking-uri", f"sqlite:///{tmp_path}/reference/mlflow.db", devices=4)
+    rc, out = _finish(reference)
+    assert rc == 0, out[-3000:]
+    return _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db"), _only_run(f"sqlite:///{tmp_path}/reference/mlflow.db")
+
+
 def _curve(client, run, key: str) -> list[float]:
     return [m.value for m in sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)]
 
@@ -97,13 +94,8 @@ def test_two_processes_follow_the_one_process_curve_and_only_process_0_records(t
     assert "global batch 32 = 4 x 8" in out0 and "cpu:2049" in out0  # 4 devices over 2 processes
     assert not (tmp_path / "store1").exists() and not (tmp_path / "mlruns").exists()  # process 1 wrote nothing
 
-    reference = _start(tmp_path, "run", str(recipe), "--set", "distribution={type: data_parallel}",
-                       "--tracking-uri", f"sqlite:///{tmp_path}/reference/mlflow.db", devices=4)
-    rc, out = _finish(reference)
-    assert rc == 0, out[-3000:]
 
-    client, run = _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db")
-    ref_client, ref = _only_run(f"sqlite:///{tmp_path}/reference/mlflow.db")
+    (client, run), (ref_client, ref) = _with_one_process_reference(tmp_path, recipe)
     assert run.info.status == "FINISHED"
     params = run.data.params
     assert params["distribution.processes"] == "2" and params["distribution.device_count"] == "4"
@@ -142,12 +134,7 @@ train:
 """)
     (rc0, out0), (rc1, out1) = _two_processes(tmp_path, recipe)
     assert rc0 == 0 and rc1 == 0, out0[-2000:] + out1[-2000:]
-    reference = _start(tmp_path, "run", str(recipe), "--set", "distribution={type: data_parallel}",
-                       "--tracking-uri", f"sqlite:///{tmp_path}/reference/mlflow.db", devices=4)
-    rc, out = _finish(reference)
-    assert rc == 0, out[-3000:]
-    client, run = _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db")
-    ref_client, ref = _only_run(f"sqlite:///{tmp_path}/reference/mlflow.db")
+    (client, run), (ref_client, ref) = _with_one_process_reference(tmp_path, recipe)
     assert run.info.status == "FINISHED" and run.data.params["distribution.processes"] == "2"
     loss = _curve(client, run, "loss")
     assert len(loss) == 2 and loss[1] < loss[0]  # it learns
