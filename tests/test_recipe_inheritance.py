@@ -69,7 +69,7 @@ def test_problems_in_a_replaced_component_point_into_the_child(child):
     file = child(text)
     column = text.index("label_column") - len("data:\n") + 1  # on the file's third line
     assert problems(file) == [f"{file}:3:{column} data.source.label_column: unknown argument 'label_column' "
-                              f"for dataset 'npz'. Accepted: path, x_key, y_key, x_test_key, y_test_key"]
+                              f"for dataset 'npz'. Accepted: path, x_key, y_key, x_test_key, y_test_key, mmap"]
     missing = child("data:\n  source: {type: npy}\n")
     found = problems(missing)
     assert found[0].startswith(f"{missing}:3:3 data.source: missing required argument 'x_path'")
