@@ -233,7 +233,9 @@ def test_impossible_cluster_flags_exit_2_naming_the_flag(tmp_path, args, message
 def test_the_environment_a_launcher_sets_stands_for_the_flags(monkeypatch):
     from pipeline import processes
 
-    assert processes.requested(None, None, None) is None or os.environ.get("JAX_COORDINATOR_ADDRESS")
+    for variable in processes.ENVIRONMENT.values():
+        monkeypatch.delenv(variable, raising=False)
+    assert processes.requested(None, None, None) is None  # nothing asked: one process, no runtime joined
     monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:7000")
     monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
     monkeypatch.setenv("JAX_PROCESS_ID", "3")
