@@ -168,6 +168,8 @@ def _run(args) -> int:
     cluster = processes.requested(args.coordinator, args.num_processes, args.process_id)
     loaded = _load(args) if cluster is None else _several_processes(args, cluster)
     if cluster is not None:
+        print(f"joining {cluster.num_processes} processes at {cluster.coordinator} as process {cluster.process_id} "
+              f"(waiting up to {args.join_timeout} s for the others)", flush=True)
         try:
             processes.join(cluster, args.join_timeout)
         except RuntimeError as exc:

@@ -86,6 +86,8 @@ def join(cluster: Cluster, timeout_s: int = 300, heartbeat_s: int = 30) -> None:
     coordinator on `cluster.coordinator`'s own address (not on every interface, JAX's default),
     unless $JAX_COORDINATOR_BIND_ADDRESS says otherwise. Raises RuntimeError when the others do not
     come within `timeout_s`."""
+    if cluster.process_id != 0:
+        _wait_for_coordinator(cluster, timeout_s)
     import jax
 
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -99,6 +101,26 @@ def join(cluster: Cluster, timeout_s: int = 300, heartbeat_s: int = 30) -> None:
         raise RuntimeError(f"process {cluster.process_id} of {cluster.num_processes} could not join the "
                            f"coordinator at {cluster.coordinator} within {timeout_s} s: "
                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
+def _wait_for_coordinator(cluster: Cluster, timeout_s: float) -> None:
+    """Until process 0's coordinator accepts connections: JAX's own wait ends in an abort (SIGABRT)
+    when it never does, where this ends in a RuntimeError that says so."""
+    import socket
+    import time
+
+    host, port = cluster.host.strip("[]"), int(cluster.coordinator.rsplit(":", 1)[1])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"process {cluster.process_id} of {cluster.num_processes}: no coordinator "
+                                   f"answers at {cluster.coordinator} after {timeout_s} s ({exc}); start "
+                                   f"process 0 there, or check the address and the firewall") from None
+            time.sleep(0.5)
 
 
 def _joined():

@@ -230,6 +230,21 @@ def test_impossible_cluster_flags_exit_2_naming_the_flag(tmp_path, args, message
     assert not (tmp_path / "mlruns").exists()
 
 
+def test_a_process_alone_ends_within_the_join_timeout(tmp_path):
+    """No peer comes: process 1 (no coordinator answers) exits 1 saying so; process 0 (no worker
+    registers) is ended by JAX itself (SIGABRT) soon after the timeout, having said what it waited
+    for. Neither writes a run."""
+    recipe = tmp_path / "dp.yaml"
+    recipe.write_text(RECIPE)
+    port = _free_port()
+    alone = ["run", str(recipe), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--join-timeout", "3"]
+    rc1, out1 = _finish(_start(tmp_path, *alone, "--process-id", "1"))
+    assert rc1 == 1 and f"no coordinator answers at 127.0.0.1:{port} after 3 s" in out1, out1[-2000:]
+    rc0, out0 = _finish(_start(tmp_path, *alone, "--process-id", "0"))
+    assert rc0 != 0 and "waiting up to 3 s for the others" in out0, out0[-2000:]
+    assert not (tmp_path / "mlruns").exists()
+
+
 def test_the_environment_a_launcher_sets_stands_for_the_flags(monkeypatch):
     from pipeline import processes
 
