@@ -176,19 +176,23 @@ def _run(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_FAILED
         processes.follow_process_0()
-        code = EXIT_FAILED
+        code, how = EXIT_FAILED, None
         try:
-            code = _train(args, loaded, cluster)
+            _announce(args, loaded, cluster)
+            how, tags = _trained_before(args, loaded) if processes.records() else (None, {})  # process 0 reads the store
+            code = EXIT_OK if how else _train(args, loaded, cluster, tags)
             return code
         except (RecipeError, StoreError):  # a refused recipe or store: main() reports it as exit 2
             code = EXIT_USAGE
             raise
         finally:  # process 0: the others leave with its exit code instead of being aborted by JAX
-            how = {EXIT_OK: "it finished", EXIT_USAGE: "it was refused", 130: "interrupted",
-                   143: "interrupted by SIGTERM"}.get(code, "it failed")
+            how = how or {EXIT_OK: "it finished", EXIT_USAGE: "it was refused", 130: "interrupted",
+                          143: "interrupted by SIGTERM"}.get(code, "it failed")
             processes.tell_the_others(code, how)
             processes.leave()
-    return _train(args, loaded, cluster)
+    _announce(args, loaded, cluster)
+    skipped, tags = _trained_before(args, loaded)  # checked before any framework is imported
+    return EXIT_OK if skipped else _train(args, loaded, cluster, tags)
 
 
 def _several_processes(args, cluster):
@@ -211,19 +215,30 @@ def _several_processes(args, cluster):
     return loaded
 
 
-def _train(args, loaded, cluster) -> int:
-    from pipeline import repeats, tracking
-    from pipeline.recipe import RecipeError, locate
-
+def _announce(args, loaded, cluster) -> None:
     print(f"recipe {args.recipe} (hash {loaded.hash}) on backend {loaded.resolved['backend']}"
           + (f", process {cluster.process_id} of {cluster.num_processes}" if cluster else ""), flush=True)
-    tags = {}
-    if args.resume is None and cluster is None:  # trained before? (checked before any framework is imported)
-        earlier = repeats.earlier_run(loaded, tracking.tracking_uri(args.tracking_uri))
-        if earlier is not None and not args.rerun:
-            print(repeats.already_trained(earlier))
-            return EXIT_OK
-        tags = {repeats.RERUN_TAG: earlier.run_id} if earlier is not None else {}
+
+
+def _trained_before(args, loaded) -> tuple[str | None, dict]:
+    """(what was printed when a FINISHED run has the same recipe.id and this one is skipped, else
+    None; the tags of the new run: `rerun.of` when --rerun trains it again)."""
+    from pipeline import repeats, tracking
+
+    if args.resume is not None:
+        return None, {}
+    earlier = repeats.earlier_run(loaded, tracking.tracking_uri(args.tracking_uri))
+    if earlier is None:
+        return None, {}
+    if args.rerun:
+        return None, {repeats.RERUN_TAG: earlier.run_id}
+    message = repeats.already_trained(earlier)
+    print(message)
+    return message, {}
+
+
+def _train(args, loaded, cluster, tags: dict) -> int:
+    from pipeline.recipe import RecipeError, locate
     from pipeline.tracking.store import StoreError
     from pipeline.train import run
 

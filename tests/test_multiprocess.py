@@ -110,6 +110,12 @@ def test_two_processes_follow_the_one_process_curve_and_only_process_0_records(t
     assert "checkpoints/resume/state.ckpt" in artifacts  # the epoch checkpoint, written once, by process 0
     assert run.data.tags.get("model.uri")  # the model logged, taking raw inputs
 
+    # the same command again: process 0 finds the FINISHED run of the same recipe.id and tells the others
+    (rc0, out0), (rc1, out1) = _two_processes(tmp_path, recipe)
+    assert rc0 == 0 and f"already trained: {run.info.run_id}" in out0, out0[-2000:]
+    assert rc1 == 0 and f"process 0 ended the run (already trained: {run.info.run_id}" in out1, out1[-2000:]
+    _only_run(f"sqlite:///{tmp_path}/store0/mlflow.db")  # it asserts the store still holds one run
+
 
 @pytest.mark.slow
 def test_two_processes_stream_a_memory_mapped_npz_each_reading_its_part(tmp_path):
