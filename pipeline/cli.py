@@ -201,14 +201,18 @@ def _several_processes(args, cluster):
     from pipeline.recipe import Problem, RecipeError, load_recipe
 
     loaded = _load(args)
-    refused = ("--resume: a run of several processes is resumed by one process (its global batch is the "
-               "same): run the --resume command it printed, without --coordinator" if args.resume else
-               f"backend {loaded.resolved['backend']}: several processes train through JAX's distributed "
-               f"runtime; set backend: jax" if loaded.resolved["backend"] != "jax" else
-               "data.split.kfold: cross-validation in several processes is not supported; train the folds "
-               "as separate runs" if loaded.plan.recipe.data.split.kfold else None)
+    refused = []
+    if args.resume:
+        refused.append("--resume: a run of several processes is resumed by one process (its global batch is "
+                       "the same): run the --resume command it printed, without --coordinator")
+    if loaded.resolved["backend"] != "jax":
+        refused.append(f"backend {loaded.resolved['backend']}: several processes train through JAX's "
+                       f"distributed runtime; set backend: jax")
+    if loaded.plan.recipe.data.split.kfold:
+        refused.append("data.split.kfold: cross-validation in several processes is not supported; train the "
+                       "folds as separate runs")
     if refused:
-        raise RecipeError([Problem(("--coordinator",), refused)])
+        raise RecipeError([Problem(("--coordinator",), reason) for reason in refused])
     if loaded.plan.recipe.distribution is None:
         print(f"note: {cluster.num_processes} processes train with distribution: {{type: data_parallel}} (added)")
         loaded = load_recipe(args.recipe, [*args.overrides, "distribution={type: data_parallel}"])

@@ -55,12 +55,14 @@ def load_model(path, compile: bool = True):
         return keras.saving.load_model(path, compile=compile)
 
 
-def copy_on_this_process(model):
-    """`model` (compiled, its weights and optimizer state) rebuilt on this process's devices alone.
+def copy_on_this_process(model, keep: bool = True):
+    """`model` (compiled, its weights and optimizer state) rebuilt on this process's devices alone;
+    None when not `keep`.
 
     After several processes trained one model its variables span every process's devices, so any
     computation on it needs all of them; process 0 evaluates and records on this copy instead,
-    while the others leave. Each process holds a full replica, so the copy needs no transfer."""
+    while the others leave. Saving the model takes every process (Keras checks across processes
+    that they hold the same values), so all of them call this; only process 0 needs to `keep` it."""
     import tempfile
     from pathlib import Path
 
@@ -70,6 +72,8 @@ def copy_on_this_process(model):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.keras"
         save_model(model, path)
+        if not keep:
+            return None
         with without():
             return load_model(path)
 

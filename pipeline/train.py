@@ -152,12 +152,13 @@ class _Session:
             if processes.count() > 1:  # process 0 evaluates and records on its own copy; the others leave
                 from pipeline.saving import copy_on_this_process
 
-                self.model = model = copy_on_this_process(model)  # saving takes every process
-                if not processes.records():
+                copy = copy_on_this_process(model, keep=processes.records())  # saving takes every process
+                if copy is None:
                     self._close("FINISHED")
                     echo(f"process {processes.index()} of {processes.count()}: trained its part of every batch; "
                          f"process 0 evaluates and records the run")
                     return RunResult(logger.run_id, {}, fitted.history, fitted.seconds)
+                self.model = model = copy
             # evaluated, saved and logged as one process's model: any batch size, raw inputs
             with distribution.without() if recipe.distribution is not None else contextlib.nullcontext():
                 result = self._record(model, fitted, data, splits, evaluate_test)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from mlflow import MlflowClient
 from pipeline.assemble import prepare_data
 from pipeline.cli import main
 from pipeline.recipe import RecipeError, load_recipe
+from pipeline.search.workers import free_port
 from tests.conftest import REPO
 
 CLASSES = ("setosa", "versicolor", "virginica")
@@ -134,12 +134,6 @@ def test_register_adds_a_version_and_is_validated(flowers, tmp_path):
     recipe.write_text(text.replace("register: a/b", "registr: x"))
     with pytest.raises(RecipeError, match="did you mean 'register'"):
         load_recipe(recipe)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_mlflow_models_serve_answers_a_scoring_request(flowers, tmp_path):

@@ -5,7 +5,6 @@ run on separate hosts. JAX's CPU backend does the cross-process collectives thro
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline.data.feed_keras import TrainingFeed
+from pipeline.search.workers import free_port
 from tests.conftest import REPO
 from tests.test_data_parallel import RECIPE as DATA_PARALLEL_RECIPE
 
@@ -20,12 +20,6 @@ from tests.test_data_parallel import RECIPE as DATA_PARALLEL_RECIPE
 RECIPE = (DATA_PARALLEL_RECIPE.replace("units: 2}", "units: 10}").replace("epochs: 4", "epochs: 3")
           + "  metrics: [accuracy]\n")
 TIMEOUT = 300
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(devices: int) -> dict:
@@ -51,7 +45,7 @@ def _finish(process: subprocess.Popen) -> tuple[int, str]:
 
 def _two_processes(tmp_path, recipe, hook_on_1: tuple = (), hook_on_0: tuple = ()):
     """Process 0 records to tmp/store0; process 1 is told another store, which must stay unwritten."""
-    port = _free_port()
+    port = free_port()
     common = ["run", str(recipe), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     first = _start(tmp_path, *common, "--process-id", "0", "--tracking-uri", f"sqlite:///{tmp_path}/store0/mlflow.db",
                    hook=hook_on_0)
@@ -242,7 +236,7 @@ def test_a_process_alone_ends_within_the_join_timeout(tmp_path):
     for. Neither writes a run."""
     recipe = tmp_path / "dp.yaml"
     recipe.write_text(RECIPE)
-    port = _free_port()
+    port = free_port()
     alone = ["run", str(recipe), "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--join-timeout", "3"]
     rc1, out1 = _finish(_start(tmp_path, *alone, "--process-id", "1"))
     assert rc1 == 1 and f"no coordinator answers at 127.0.0.1:{port} after 3 s" in out1, out1[-2000:]
@@ -282,6 +276,43 @@ def test_each_process_feeds_its_part_of_every_global_batch():
     np.testing.assert_array_equal(validation[0][0].ravel(), np.arange(16, 32))  # in order, no shuffle
     with pytest.raises(ValueError, match="a batch_size that process_count divides"):
         TrainingFeed(x, y, 32, process_count=3)
+
+
+def test_with_several_processes_only_callbacks_that_can_do_without_a_probe_go_on(write_recipe, monkeypatch):
+    from pipeline import processes
+    from pipeline.diagnostics.activations_keras import ActivationStatistics
+    from pipeline.diagnostics.explosion_keras import LossExplosionGuard
+    from pipeline.diagnostics.monitors import attach
+    from pipeline.recipe import load_recipe
+
+    plan = load_recipe(write_recipe("dp.yaml", RECIPE)).plan
+    x, y = np.zeros((300, 40, 1), np.float32), np.zeros(300, np.int64)
+    one = attach([ActivationStatistics()], plan, x, y)
+    assert one[0].x.shape == (256, 40, 1) and one[1]._probe[0].shape == (256, 40, 1)  # one process: probes
+    monkeypatch.setattr(processes, "count", lambda: 2)
+    guard = attach([], plan, x, y)[0]
+    assert isinstance(guard, LossExplosionGuard) and guard._probe is None  # its initial loss: the first batch's
+    with pytest.raises(ValueError, match="ActivationStatistics runs the model on a probe batch, which one process "
+                                         "cannot do while 2 processes train one model"):
+        attach([ActivationStatistics()], plan, x, y)
+
+
+def test_data_parallel_feeds_whole_global_batches_and_says_what_it_leaves_out(write_recipe):
+    from pipeline.assemble import prepare_data
+    from pipeline.data.training_data import fit_data
+    from pipeline.errors import DataError
+    from pipeline.recipe import load_recipe
+
+    file = write_recipe("dp.yaml", RECIPE + "distribution: {type: data_parallel}\n")
+    loaded = load_recipe(file)
+    _, splits = prepare_data(loaded)
+    data = fit_data(loaded.plan, splits, classes=10, seed=0)
+    assert len(data.train["x"]) == len(splits.y_train) // 32 and len(data.validation_data()) == len(splits.y_val) // 32
+    assert data.params["data.dropped_per_epoch.train"] == len(splits.y_train) % 32
+    assert data.validation[0] is splits.x_val  # the final evaluation reads the whole split
+    big = load_recipe(file, ["train.batch_size=1024"])
+    with pytest.raises(DataError, match=r"the validation split \(\d+ examples\) is smaller than one global batch"):
+        fit_data(big.plan, prepare_data(big)[1], classes=10, seed=0)
 
 
 def test_a_silent_process_takes_every_call_a_run_logger_takes():

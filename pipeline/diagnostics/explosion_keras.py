@@ -38,6 +38,8 @@ class LossExplosionGuard(keras.callbacks.Callback):
     the last good model, not a NaN one.
     """
 
+    probe_optional = True  # without a probe (several processes) the initial loss is the first batch's
+
     def __init__(self, factor: float = 3.0, monitor: str = "loss"):
         super().__init__()
         if factor <= 1:
