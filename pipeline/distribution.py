@@ -19,8 +19,7 @@ def data_parallel(spec, batch_size: int, processes: int | None = None):
     import keras
 
     processes = cluster.count() if processes is None else processes
-    global_batch_size = batch_size
-    if global_batch_size % processes:
+    if batch_size % processes:
         raise ValueError(f"train.batch_size ({batch_size}) must be divisible by the {processes} processes "
                          f"(each feeds an equal part of every batch)")
 
@@ -33,15 +32,15 @@ def data_parallel(spec, batch_size: int, processes: int | None = None):
             raise ValueError(f"distribution.devices={spec.devices} but only {len(devices)} devices are "
                              f"available: {', '.join(devices)}")
         devices = devices[:spec.devices]
-    if global_batch_size % len(devices):
-        raise ValueError(f"the global batch (train.batch_size={global_batch_size}) must be divisible by "
+    if batch_size % len(devices):
+        raise ValueError(f"the global batch (train.batch_size={batch_size}) must be divisible by "
                          f"the {len(devices)} devices of data_parallel"
                          + (f" ({processes} processes)" if processes > 1 else ""))
     summary = {"distribution.type": "data_parallel", "distribution.device_count": len(devices),
                "distribution.devices": ",".join(devices), "distribution.processes": processes,
-               "train.global_batch_size": global_batch_size,
-               "train.per_process_batch_size": global_batch_size // processes,
-               "train.per_device_batch_size": global_batch_size // len(devices)}
+               "train.global_batch_size": batch_size,
+               "train.per_process_batch_size": batch_size // processes,
+               "train.per_device_batch_size": batch_size // len(devices)}
     return keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False), summary
 
 
